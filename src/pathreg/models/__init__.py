@@ -1,0 +1,87 @@
+"""The engine: sparse neural ODEs in torch and torchdiffeq (no AnnData).
+
+Vector fields, hard-concrete gates, sparsity regularizers, first- and second-order ODEs solved
+as one batch, training, metrics and model files.
+"""
+
+from ._device import resolve_device
+from ._gates import (
+    BETA,
+    GAMMA,
+    ZETA,
+    GatedLinear,
+    deterministic_gates,
+    gate_probabilities,
+    sample_gates,
+)
+from ._io import FORMAT_VERSION, load_model, save_model
+from ._metrics import edge_scores, feature_sparsity, weight_sparsity
+from ._ode import SOLVERS, NeuralODE, SecondOrderNeuralODE
+from ._proximal import group_soft_threshold, hier_prox, soft_threshold
+from ._regularizers import (
+    METHODS,
+    REGULARIZERS,
+    CNODERegularizer,
+    GroupLassoRegularizer,
+    L0Regularizer,
+    LassoNetOuterRegularizer,
+    LassoNetRegularizer,
+    NoRegularizer,
+    PathRegRegularizer,
+    Regularizer,
+    get_regularizer,
+)
+from ._training import History, fit
+from ._trajectories import Trajectories, masked_mse
+from ._vector_fields import (
+    ACTIVATIONS,
+    GroupLassoVectorField,
+    LassoNetVectorField,
+    MLPVectorField,
+    path_adjacency,
+    resample_gates,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "BETA",
+    "FORMAT_VERSION",
+    "GAMMA",
+    "METHODS",
+    "REGULARIZERS",
+    "SOLVERS",
+    "ZETA",
+    "CNODERegularizer",
+    "GatedLinear",
+    "GroupLassoRegularizer",
+    "GroupLassoVectorField",
+    "History",
+    "L0Regularizer",
+    "LassoNetOuterRegularizer",
+    "LassoNetRegularizer",
+    "LassoNetVectorField",
+    "MLPVectorField",
+    "NeuralODE",
+    "NoRegularizer",
+    "PathRegRegularizer",
+    "Regularizer",
+    "SecondOrderNeuralODE",
+    "Trajectories",
+    "deterministic_gates",
+    "edge_scores",
+    "feature_sparsity",
+    "fit",
+    "gate_probabilities",
+    "get_regularizer",
+    "group_soft_threshold",
+    "hier_prox",
+    "load_model",
+    "masked_mse",
+    "path_adjacency",
+    "resample_gates",
+    "resolve_device",
+    "sample_gates",
+    "save_model",
+    "soft_threshold",
+    "weight_sparsity",
+]

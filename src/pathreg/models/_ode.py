@@ -1,0 +1,231 @@
+"""First- and second-order neural ODEs solved with torchdiffeq."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torchdiffeq import odeint
+
+from ._trajectories import Trajectories
+from ._vector_fields import LassoNetVectorField, capture_config
+
+FIXED_GRID_SOLVERS = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
+ADAPTIVE_SOLVERS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
+SOLVERS = (*ADAPTIVE_SOLVERS, *FIXED_GRID_SOLVERS)
+
+
+def check_solver(solver: str, step_size: float | None) -> None:
+    """Raise a ValueError for an unknown solver or a fixed-grid solver without a usable step."""
+    if solver not in SOLVERS:
+        raise ValueError(f"Unknown solver {solver!r}; valid names are {list(SOLVERS)}.")
+    if step_size is not None and not step_size > 0:
+        raise ValueError(f"step_size must be positive, got {step_size}.")
+
+
+class _ODEModel(nn.Module):
+    """Shared solver settings and trajectory prediction of the ODE models."""
+
+    vector_field: nn.Module
+
+    def _init_solver(self, solver: str, rtol: float, atol: float, step_size: float | None) -> None:
+        check_solver(solver, step_size)
+        self.solver = solver
+        self.rtol = float(rtol)
+        self.atol = float(atol)
+        self.step_size = None if step_size is None else float(step_size)
+
+    def _solve(self, func, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.solver in FIXED_GRID_SOLVERS:
+            options = {} if self.step_size is None else {"step_size": self.step_size}
+            return odeint(func, y0, t, method=self.solver, options=options)
+        return odeint(func, y0, t, method=self.solver, rtol=self.rtol, atol=self.atol)
+
+    def _outer_skip(self, model_input: torch.Tensor) -> torch.Tensor | None:
+        field = self.vector_field
+        if isinstance(field, LassoNetVectorField) and field.placement == "outer":
+            return field.skip(model_input)
+        return None
+
+    def adjacency(self) -> torch.Tensor:
+        """The vector field's ``(n_outputs, n_inputs)`` dependency matrix."""
+        return self.vector_field.adjacency()
+
+    def predict(self, trajectories: Trajectories) -> torch.Tensor:
+        """Predict every trajectory from its initial state at its own time points.
+
+        All trajectories are integrated in one batched solve over ``trajectories.union_times``.
+
+        Returns
+        -------
+        ``(n_trajectories, n_times, n_dims)``.
+        """
+        solution = self(trajectories.initial_state, trajectories.union_times)
+        return trajectories.gather(solution)
+
+
+class NeuralODE(_ODEModel):
+    r"""A first-order neural ODE :math:`dx/dt = f(x_{\mathrm{inputs}})`.
+
+    Parameters
+    ----------
+    vector_field
+        Maps ``(..., n_inputs)`` to ``(..., n_outputs)``; ``n_outputs`` is the state dimension.
+    input_index
+        Indices of the state variables fed to the vector field (e.g. the regulators among all
+        genes). ``None`` feeds the whole state, which then needs ``n_inputs == n_outputs``.
+    solver
+        A torchdiffeq method: one of :data:`SOLVERS`.
+    rtol, atol
+        Tolerances of adaptive solvers.
+    step_size
+        Step of fixed-grid solvers (``None``: the output grid).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from pathreg.models import MLPVectorField, NeuralODE
+    >>> model = NeuralODE(MLPVectorField(3, 3, hidden=(8,)), solver="rk4", step_size=0.1)
+    >>> model(torch.zeros(2, 3), torch.linspace(0, 1, 5)).shape
+    torch.Size([5, 2, 3])
+    """
+
+    def __init__(
+        self,
+        vector_field: nn.Module,
+        *,
+        input_index: Sequence[int] | torch.Tensor | None = None,
+        solver: str = "dopri5",
+        rtol: float = 1e-3,
+        atol: float = 1e-4,
+        step_size: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.vector_field = vector_field
+        n_inputs, n_outputs = vector_field.n_inputs, vector_field.n_outputs
+        if input_index is None:
+            if n_inputs != n_outputs:
+                raise ValueError(
+                    f"The vector field has {n_inputs} inputs and {n_outputs} outputs; pass input_index to say "
+                    "which state variables are its inputs."
+                )
+            self.register_buffer("input_index", None)
+        else:
+            index = torch.as_tensor(input_index, dtype=torch.long).reshape(-1)
+            if index.numel() != n_inputs or (index.numel() and (index.min() < 0 or index.max() >= n_outputs)):
+                raise ValueError(
+                    f"input_index must hold {n_inputs} indices into the {n_outputs} state variables."
+                )
+            self.register_buffer("input_index", index)
+        self._init_solver(solver, rtol, atol, step_size)
+        self.config = capture_config(
+            {"solver": solver, "rtol": rtol, "atol": atol, "step_size": step_size,
+             "input_index": None if input_index is None else self.input_index.tolist()}
+        )
+
+    @property
+    def state_dim(self) -> int:
+        """Dimension of the state."""
+        return self.vector_field.n_outputs
+
+    def _inputs(self, state: torch.Tensor) -> torch.Tensor:
+        return state if self.input_index is None else state.index_select(-1, self.input_index)
+
+    def rhs(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Right-hand side ``dx/dt`` at ``state``."""
+        return self.vector_field(t, self._inputs(state))
+
+    def forward(self, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Solve from ``x0`` (``(batch, state_dim)``) over times ``t`` (1-d, starting at the initial time).
+
+        Returns
+        -------
+        ``(len(t), batch, state_dim)``.
+        """
+        solution = self._solve(self.rhs, x0, t)
+        skip = self._outer_skip(self._inputs(x0))
+        return solution if skip is None else solution + skip
+
+
+class SecondOrderNeuralODE(_ODEModel):
+    r"""A second-order neural ODE on the state :math:`[x, v]`: :math:`dx/dt = v`, :math:`dv/dt = f([x, v])`.
+
+    Parameters
+    ----------
+    vector_field
+        Maps ``(..., 2 * dim)`` to accelerations ``(..., dim)``.
+    initial_velocity
+        ``"learned"``: a small network predicts :math:`v(0)` from :math:`x(0)`; ``"zero"``: :math:`v(0) = 0`.
+        A velocity passed to :meth:`forward` always takes precedence.
+    velocity_hidden
+        Hidden width of the initial-velocity network.
+    solver, rtol, atol, step_size
+        As in :class:`NeuralODE`.
+    """
+
+    def __init__(
+        self,
+        vector_field: nn.Module,
+        *,
+        initial_velocity: str = "learned",
+        velocity_hidden: int = 16,
+        solver: str = "dopri5",
+        rtol: float = 1e-3,
+        atol: float = 1e-4,
+        step_size: float | None = None,
+    ) -> None:
+        super().__init__()
+        dim = vector_field.n_outputs
+        if vector_field.n_inputs != 2 * dim:
+            raise ValueError(
+                f"A second-order vector field maps [x, v] (2 * {dim} inputs) to {dim} accelerations; "
+                f"got {vector_field.n_inputs} inputs."
+            )
+        if initial_velocity not in ("learned", "zero"):
+            raise ValueError(f"initial_velocity must be 'learned' or 'zero', got {initial_velocity!r}.")
+        self.vector_field = vector_field
+        self.dim = dim
+        self.initial_velocity = initial_velocity
+        self.velocity_network = (
+            nn.Sequential(nn.Linear(dim, velocity_hidden), nn.Tanh(), nn.Linear(velocity_hidden, dim))
+            if initial_velocity == "learned"
+            else None
+        )
+        self._init_solver(solver, rtol, atol, step_size)
+        self.config = capture_config(
+            {"initial_velocity": initial_velocity, "velocity_hidden": velocity_hidden, "solver": solver,
+             "rtol": rtol, "atol": atol, "step_size": step_size}
+        )
+
+    def rhs(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Right-hand side of the first-order system on ``[x, v]``."""
+        velocity = state[..., self.dim :]
+        return torch.cat([velocity, self.vector_field(t, state)], dim=-1)
+
+    def velocity_at_start(self, x0: torch.Tensor) -> torch.Tensor:
+        """The initial velocity the model uses for positions ``x0``."""
+        if self.velocity_network is None:
+            return torch.zeros_like(x0)
+        return self.velocity_network(x0)
+
+    def forward(
+        self, x0: torch.Tensor, t: torch.Tensor, v0: torch.Tensor | None = None, *, return_velocity: bool = False
+    ) -> torch.Tensor:
+        """Solve from positions ``x0`` (``(batch, dim)``) over times ``t``.
+
+        Returns
+        -------
+        Positions ``(len(t), batch, dim)``, or the full state ``(len(t), batch, 2 * dim)`` with
+        ``return_velocity=True``.
+        """
+        if v0 is None:
+            v0 = self.velocity_at_start(x0)
+        state0 = torch.cat([x0, v0], dim=-1)
+        solution = self._solve(self.rhs, state0, t)
+        if not return_velocity:
+            solution = solution[..., : self.dim]
+        skip = self._outer_skip(state0)
+        if skip is not None:
+            solution = solution + torch.nn.functional.pad(skip, (0, solution.shape[-1] - self.dim))
+        return solution

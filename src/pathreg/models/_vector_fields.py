@@ -1,0 +1,283 @@
+"""Vector fields ``f(t, x)`` of neural ODEs, and the dependency matrices they imply.
+
+Every vector field maps a batch of inputs ``(..., n_inputs)`` to rates ``(..., n_outputs)``,
+ignores ``t`` (autonomous systems) and exposes
+
+- :meth:`adjacency`: the ``(n_outputs, n_inputs)`` dependency matrix; entry ``[i, j]`` is the
+  dependence of output ``i`` on input ``j`` and is exactly zero where no path connects them;
+- :meth:`sparsifiable_weights`: the weights (with deterministic gates) counted by weight sparsity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ._gates import GatedLinear, GateGranularity
+
+ACTIVATIONS = {
+    "none": None,
+    "linear": None,
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "softplus": nn.Softplus,
+    "sigmoid": nn.Sigmoid,
+    "silu": nn.SiLU,
+}
+
+
+def capture_config(arguments: dict) -> dict:
+    """The constructor arguments of a module, for saving and rebuilding it (drops ``self``)."""
+    return {key: (list(value) if isinstance(value, tuple) else value) for key, value in arguments.items()
+            if key not in ("self", "__class__")}
+
+
+def make_activation(activation: str | None) -> nn.Module:
+    """Build an activation module from its name (``None`` and ``"none"`` give the identity)."""
+    name = "none" if activation is None else str(activation).lower()
+    if name not in ACTIVATIONS:
+        raise ValueError(f"Unknown activation {activation!r}; valid names are {sorted(ACTIVATIONS)}.")
+    cls = ACTIVATIONS[name]
+    return nn.Identity() if cls is None else cls()
+
+
+def path_adjacency(weights: Sequence[torch.Tensor]) -> torch.Tensor:
+    r"""Products of absolute weights along all input-output paths.
+
+    .. math::
+        A = |W^{L+1}| \cdots |W^{1}|
+
+    Parameters
+    ----------
+    weights
+        Weight matrices from the first layer to the last, each of shape ``(out, in)``.
+
+    Returns
+    -------
+    ``(n_outputs, n_inputs)`` matrix; ``A[i, j] = 0`` exactly when no path from input ``j`` to
+    output ``i`` has only non-zero weights.
+    """
+    result = weights[0].abs()
+    for weight in weights[1:]:
+        result = weight.abs() @ result
+    return result
+
+
+class MLPVectorField(nn.Module):
+    """A multilayer perceptron vector field, optionally with hard-concrete gates on every weight.
+
+    Parameters
+    ----------
+    n_inputs
+        Number of inputs (e.g. regulators, or ``[x, v]`` of a second-order system).
+    n_outputs
+        Number of outputs (rates).
+    hidden
+        Hidden layer widths; ``()`` gives a single linear map.
+    activation
+        Nonlinearity between layers (not after the last); ``None`` or ``"none"`` makes the field linear.
+    bias
+        Whether layers have biases.
+    gated
+        Use :class:`~pathreg.models.GatedLinear` layers (L0 and PathReg).
+    gate
+        ``"weight"`` (one gate per weight) or ``"input"`` (one per input unit).
+    log_alpha_init
+        Initial gate ``log_alpha``.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_outputs: int,
+        *,
+        hidden: Sequence[int] = (20, 20),
+        activation: str | None = "elu",
+        bias: bool = False,
+        gated: bool = False,
+        gate: GateGranularity = "weight",
+        log_alpha_init: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self.config = capture_config(locals())
+        self.n_inputs = int(n_inputs)
+        self.n_outputs = int(n_outputs)
+        self.hidden = tuple(int(h) for h in hidden)
+        self.gated = gated
+        sizes = (self.n_inputs, *self.hidden, self.n_outputs)
+        layers = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            if gated:
+                layers.append(GatedLinear(fan_in, fan_out, bias=bias, gate=gate, log_alpha_init=log_alpha_init))
+            else:
+                layers.append(nn.Linear(fan_in, fan_out, bias=bias))
+        self.layers = nn.ModuleList(layers)
+        self.activation = make_activation(activation)
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Rates at states ``x`` of shape ``(..., n_inputs)``."""
+        h = x
+        last = len(self.layers) - 1
+        for index, layer in enumerate(self.layers):
+            h = layer(h)
+            if index < last:
+                h = self.activation(h)
+        return h
+
+    def layer_weights(self) -> list[torch.Tensor]:
+        """Weights of every layer, first to last, with deterministic gates where gated."""
+        if self.gated:
+            return [layer.deterministic_weight() for layer in self.layers]
+        return [layer.weight for layer in self.layers]
+
+    def gate_probability_matrices(self) -> list[torch.Tensor]:
+        """``G^l_ij = P(z^l_ij != 0)`` for every layer (gated fields only)."""
+        if not self.gated:
+            raise TypeError("This vector field has no gates; build it with gated=True.")
+        return [layer.gate_probabilities() for layer in self.layers]
+
+    def expected_active_paths(self) -> torch.Tensor:
+        r"""Expected number of active paths per output-input pair, :math:`A_z = G^{L+1} \cdots G^1`."""
+        return path_adjacency(self.gate_probability_matrices())
+
+    def adjacency(self) -> torch.Tensor:
+        r"""Dependency matrix (paper Eq. 13): :math:`(|W^{L+1}| \odot G^{L+1}) \cdots (|W^1| \odot G^1)`.
+
+        Gates are the deterministic evaluation gates; without gates this is :math:`|W^{L+1}|\cdots|W^1|`.
+        """
+        return path_adjacency(self.layer_weights())
+
+    def sparsifiable_weights(self) -> list[torch.Tensor]:
+        """The weights that weight sparsity counts (deterministic gates applied)."""
+        return self.layer_weights()
+
+
+class GroupLassoVectorField(nn.Module):
+    """One small network per output, computed as one batched network (Bellot et al. 2022).
+
+    Output ``i`` owns its hidden units; layer ``l`` holds a weight of shape
+    ``(n_outputs, width_l, width_{l-1})`` and all outputs are computed with one ``einsum`` per
+    layer. The first-layer weights of output ``i`` from input ``k``,
+    ``first_weight[i, :, k]``, form the group that the group lasso prunes.
+
+    Parameters
+    ----------
+    n_inputs, n_outputs
+        Sizes.
+    hidden
+        Hidden widths of each output's network.
+    activation
+        Nonlinearity between layers.
+    bias
+        Whether layers have biases.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_outputs: int,
+        *,
+        hidden: Sequence[int] = (10,),
+        activation: str | None = "elu",
+        bias: bool = False,
+    ) -> None:
+        super().__init__()
+        self.config = capture_config(locals())
+        self.n_inputs = int(n_inputs)
+        self.n_outputs = int(n_outputs)
+        self.hidden = tuple(int(h) for h in hidden)
+        sizes = (self.n_inputs, *self.hidden, 1)
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList() if bias else None
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            bound = 1.0 / math.sqrt(fan_in)
+            self.weights.append(nn.Parameter(torch.empty(self.n_outputs, fan_out, fan_in).uniform_(-bound, bound)))
+            if bias:
+                self.biases.append(nn.Parameter(torch.empty(self.n_outputs, fan_out).uniform_(-bound, bound)))
+        self.activation = make_activation(activation)
+
+    @property
+    def first_weight(self) -> torch.Tensor:
+        """First-layer weights, shape ``(n_outputs, width_1, n_inputs)``."""
+        return self.weights[0]
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Rates at states ``x`` of shape ``(..., n_inputs)``."""
+        h = torch.einsum("...k,imk->...im", x, self.weights[0])
+        for index in range(len(self.weights)):
+            if index > 0:
+                h = torch.einsum("...ik,imk->...im", self.activation(h), self.weights[index])
+            if self.biases is not None:
+                h = h + self.biases[index]
+        return h.squeeze(-1)
+
+    def group_norms(self) -> torch.Tensor:
+        """L2 norm of every group, shape ``(n_outputs, n_inputs)``."""
+        return torch.linalg.vector_norm(self.first_weight, dim=1)
+
+    def adjacency(self) -> torch.Tensor:
+        """Dependency matrix: the group norms (zero exactly where a group is pruned)."""
+        return self.group_norms()
+
+    def sparsifiable_weights(self) -> list[torch.Tensor]:
+        """All weight tensors."""
+        return list(self.weights)
+
+
+class LassoNetVectorField(nn.Module):
+    r"""A linear skip connection plus an MLP, with LassoNet's hierarchy (Lemhadri et al. 2021).
+
+    *Inner* placement: :math:`f(x) = S x + g(x)` inside the ODE. *Outer* placement: the ODE
+    integrates :math:`g` alone and the skip is added to the solution,
+    :math:`\hat x(t) = S x(0) + \mathrm{ODESolve}(g, x(0), t)`; the ODE model applies it.
+
+    The hierarchy :math:`\|W^1_{\cdot,k}\|_\infty \le M \|S_{\cdot,k}\|_2` is enforced by the
+    hier-prox step of :class:`~pathreg.models.LassoNetRegularizer`.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_outputs: int,
+        *,
+        hidden: Sequence[int] = (20, 20),
+        activation: str | None = "elu",
+        bias: bool = False,
+        placement: Literal["inner", "outer"] = "inner",
+    ) -> None:
+        super().__init__()
+        self.config = capture_config(locals())
+        if placement not in ("inner", "outer"):
+            raise ValueError(f"placement must be 'inner' or 'outer', got {placement!r}.")
+        self.n_inputs = int(n_inputs)
+        self.n_outputs = int(n_outputs)
+        self.placement = placement
+        self.skip = nn.Linear(self.n_inputs, self.n_outputs, bias=False)
+        self.network = MLPVectorField(n_inputs, n_outputs, hidden=hidden, activation=activation, bias=bias)
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Rates at states ``x``; the skip is included only in the inner placement."""
+        rates = self.network(t, x)
+        if self.placement == "inner":
+            rates = rates + self.skip(x)
+        return rates
+
+    def adjacency(self) -> torch.Tensor:
+        """Dependency matrix: :math:`|S| + |W^{L+1}|\\cdots|W^1|` (zero where the hierarchy prunes input k)."""
+        return self.skip.weight.abs() + self.network.adjacency()
+
+    def sparsifiable_weights(self) -> list[torch.Tensor]:
+        """The skip weights and the network's weights."""
+        return [self.skip.weight, *self.network.layer_weights()]
+
+
+def resample_gates(module: nn.Module, generator: torch.Generator | None = None) -> None:
+    """Draw one new gate sample for every :class:`GatedLinear` inside ``module``."""
+    for submodule in module.modules():
+        if isinstance(submodule, GatedLinear):
+            submodule.resample(generator)

@@ -1,0 +1,279 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.func import functional_call
+
+from pathreg.models import (
+    SOLVERS,
+    LassoNetVectorField,
+    MLPVectorField,
+    NeuralODE,
+    SecondOrderNeuralODE,
+    Trajectories,
+    masked_mse,
+)
+
+TIGHT = {"solver": "dopri5", "rtol": 1e-10, "atol": 1e-12}
+
+
+def _linear_field(matrix: torch.Tensor) -> MLPVectorField:
+    n_outputs, n_inputs = matrix.shape
+    field = MLPVectorField(n_inputs, n_outputs, hidden=(), activation=None).double()
+    with torch.no_grad():
+        field.layers[0].weight.copy_(matrix)
+    return field
+
+
+def _stable_matrix(n: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, n, generator=generator, dtype=torch.float64) / math.sqrt(n) - 0.5 * torch.eye(
+        n, dtype=torch.float64
+    )
+
+
+def _expm_solution(matrix: torch.Tensor, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """x(t) = expm(A t) x0 for every t, shape ``(len(t), batch, n)``."""
+    return torch.stack([x0 @ torch.linalg.matrix_exp(matrix * time).T for time in t])
+
+
+def test_linear_ode_matches_matrix_exponential():
+    matrix = _stable_matrix(4)
+    model = NeuralODE(_linear_field(matrix), **TIGHT)
+    x0 = torch.randn(3, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    t = torch.linspace(0.0, 2.0, 7, dtype=torch.float64)
+    solution = model(x0, t)
+    assert solution.shape == (7, 3, 4)
+    torch.testing.assert_close(solution, _expm_solution(matrix, x0, t), rtol=1e-8, atol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["rk4", "midpoint", "euler"])
+def test_fixed_grid_solvers_converge_to_the_matrix_exponential(solver):
+    matrix = _stable_matrix(3, seed=2)
+    x0 = torch.ones(1, 3, dtype=torch.float64)
+    t = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    exact = _expm_solution(matrix, x0, t)[-1]
+    with torch.no_grad():
+        errors = [
+            float((NeuralODE(_linear_field(matrix), solver=solver, step_size=h)(x0, t)[-1] - exact).abs().max())
+            for h in (0.1, 0.05)
+        ]
+    order = {"euler": 1, "midpoint": 2, "rk4": 4}[solver]
+    # halving the step divides the error by about 2**order
+    assert errors[0] / errors[1] == pytest.approx(2**order, rel=0.25)
+
+
+def test_input_index_feeds_a_subset_of_the_state():
+    # dx/dt = B x[[0, 2]]: the state variable 1 influences nothing
+    b = torch.tensor([[-1.0, 0.5], [0.3, -0.2], [0.0, -0.7]], dtype=torch.float64)
+    model = NeuralODE(_linear_field(b), input_index=[0, 2], **TIGHT)
+    full = torch.zeros(3, 3, dtype=torch.float64)
+    full[:, [0, 2]] = b
+    x0 = torch.tensor([[1.0, 2.0, -1.0]], dtype=torch.float64)
+    t = torch.linspace(0.0, 1.5, 4, dtype=torch.float64)
+    torch.testing.assert_close(model(x0, t), _expm_solution(full, x0, t), rtol=1e-8, atol=1e-9)
+    assert model.state_dim == 3
+
+
+def test_neural_ode_argument_checks():
+    with pytest.raises(ValueError, match="input_index"):
+        NeuralODE(MLPVectorField(2, 3))
+    with pytest.raises(ValueError, match="input_index"):
+        NeuralODE(MLPVectorField(2, 3), input_index=[0, 3])
+    with pytest.raises(ValueError, match="input_index"):
+        NeuralODE(MLPVectorField(2, 3), input_index=[0])
+    with pytest.raises(ValueError, match="dopri5") as error:
+        NeuralODE(MLPVectorField(2, 2), solver="runge")
+    assert "rk4" in str(error.value)
+    with pytest.raises(ValueError, match="step_size"):
+        NeuralODE(MLPVectorField(2, 2), solver="rk4", step_size=0.0)
+    assert "dopri5" in SOLVERS
+    assert "rk4" in SOLVERS
+
+
+def test_second_order_linear_system_matches_simulation(synthetic_system):
+    system = synthetic_system
+    field = _linear_field(system.coefficients)
+    model = SecondOrderNeuralODE(field, initial_velocity="zero", **TIGHT)
+    x0 = system.positions[:1]
+    v0 = system.initial_velocity.unsqueeze(0)
+    positions = model(x0, system.times, v0)
+    assert positions.shape == (len(system.times), 1, 3)
+    torch.testing.assert_close(positions[:, 0], system.positions, rtol=1e-6, atol=1e-8)
+    # and against the matrix exponential of the first-order system on [x, v]
+    block = torch.zeros(6, 6, dtype=torch.float64)
+    block[:3, 3:] = torch.eye(3, dtype=torch.float64)
+    block[3:] = system.coefficients
+    state = model(x0, system.times, v0, return_velocity=True)
+    assert state.shape == (len(system.times), 1, 6)
+    exact = _expm_solution(block, torch.cat([x0, v0], dim=-1), system.times)
+    torch.testing.assert_close(state, exact, rtol=1e-7, atol=1e-8)
+
+
+def test_second_order_initial_velocity():
+    torch.manual_seed(0)
+    x0 = torch.randn(4, 2)
+    zero = SecondOrderNeuralODE(MLPVectorField(4, 2, hidden=(3,)), initial_velocity="zero")
+    assert torch.equal(zero.velocity_at_start(x0), torch.zeros(4, 2))
+    learned = SecondOrderNeuralODE(MLPVectorField(4, 2, hidden=(3,)), initial_velocity="learned", velocity_hidden=5)
+    assert learned.velocity_at_start(x0).shape == (4, 2)
+    torch.testing.assert_close(learned.velocity_at_start(x0), learned.velocity_network(x0))
+    t = torch.linspace(0, 1, 3)
+    state = learned(x0, t, return_velocity=True)
+    torch.testing.assert_close(state[0], torch.cat([x0, learned.velocity_network(x0)], dim=-1))
+    with pytest.raises(ValueError, match="learned"):
+        SecondOrderNeuralODE(MLPVectorField(4, 2), initial_velocity="random")
+    with pytest.raises(ValueError, match="2 \\* 2"):
+        SecondOrderNeuralODE(MLPVectorField(3, 2))
+
+
+def test_lassonet_outer_adds_the_skip_to_the_solution():
+    torch.manual_seed(0)
+    field = LassoNetVectorField(3, 3, hidden=(4,), placement="outer").double()
+    with torch.no_grad():
+        field.network.layers[-1].weight.zero_()  # g = 0: the ODE solution stays at x0
+    model = NeuralODE(field, **TIGHT)
+    x0 = torch.randn(2, 3, dtype=torch.float64)
+    t = torch.linspace(0, 1, 4, dtype=torch.float64)
+    expected = (x0 + x0 @ field.skip.weight.T).expand(4, 2, 3)
+    torch.testing.assert_close(model(x0, t), expected)
+    inner = NeuralODE(LassoNetVectorField(3, 3, hidden=(4,), placement="inner").double(), **TIGHT)
+    assert torch.equal(inner(x0, t)[0], x0)
+
+
+def _two_trajectories(dtype: torch.dtype = torch.float64) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    nan = float("nan")
+    times = [torch.tensor([0.0, 0.5, 1.0, 2.0]), torch.tensor([1.0, 1.25, 2.0])]
+    values = [
+        torch.tensor([[1.0, 2.0], [0.5, nan], [0.3, 0.4], [0.1, 0.2]]),
+        torch.tensor([[-1.0, 0.5], [nan, nan], [-0.5, 0.1]]),
+    ]
+    return times, values
+
+
+def test_trajectories_union_grid_mask_and_padding():
+    times, values = _two_trajectories()
+    data = Trajectories.from_arrays(times, values, dtype=torch.float64)
+    assert data.n_trajectories == 2
+    assert data.n_dims == 2
+    torch.testing.assert_close(data.union_times, torch.tensor([0.0, 0.25, 0.5, 1.0, 2.0], dtype=torch.float64))
+    assert data.time_index.tolist() == [[0, 2, 3, 4], [0, 1, 3, 3]]
+    # the padded entry repeats the last time and is masked out
+    assert data.times[1].tolist() == [1.0, 1.25, 2.0, 2.0]
+    expected_mask = torch.tensor([[[1, 1], [1, 0], [1, 1], [1, 1]], [[1, 1], [0, 0], [1, 1], [0, 0]]], dtype=torch.bool)
+    assert torch.equal(data.mask, expected_mask)
+    assert torch.isfinite(data.values).all()
+    assert torch.equal(data.values[~data.mask], torch.zeros(int((~data.mask).sum()), dtype=torch.float64))
+    torch.testing.assert_close(data.initial_state, torch.tensor([[1.0, 2.0], [-1.0, 0.5]], dtype=torch.float64))
+
+
+def test_gather_equals_solving_every_trajectory_separately():
+    times, values = _two_trajectories()
+    data = Trajectories.from_arrays(times, values, dtype=torch.float64)
+    model = NeuralODE(_linear_field(_stable_matrix(2, seed=3)), **TIGHT)
+    prediction = model.predict(data)
+    assert prediction.shape == (2, 4, 2)
+    for index, t in enumerate(times):
+        t = t.double()
+        alone = model(data.initial_state[index : index + 1], t - t[0])[:, 0]
+        torch.testing.assert_close(prediction[index, : len(t)], alone, rtol=1e-8, atol=1e-10)
+
+
+def test_masked_mse_ignores_masked_entries():
+    times, values = _two_trajectories()
+    data = Trajectories.from_arrays(times, values, dtype=torch.float64)
+    prediction = torch.randn(2, 4, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    observed = data.mask
+    expected = ((prediction - data.values)[observed] ** 2).mean()
+    torch.testing.assert_close(masked_mse(prediction, data), expected)
+    changed = prediction.clone()
+    changed[~observed] = 1e6
+    torch.testing.assert_close(masked_mse(changed, data), expected)
+    assert float(masked_mse(data.values.clone(), data)) == 0.0
+
+
+def test_truncate_masks_late_observations_and_cuts_the_grid():
+    times, values = _two_trajectories()
+    data = Trajectories.from_arrays(times, values, dtype=torch.float64)
+    assert data.truncate(1.0) is data
+    half = data.truncate(0.5)  # horizon 1.0 of the relative span 2.0
+    torch.testing.assert_close(half.union_times, torch.tensor([0.0, 0.25, 0.5, 1.0], dtype=torch.float64))
+    relative = data.times - data.times[:, :1]
+    assert torch.equal(half.mask, data.mask & (relative <= 1.0).unsqueeze(-1))
+    assert int(half.time_index.max()) < len(half.union_times)
+    # gathering from a solution on the shorter grid gives the same values at the kept points
+    model = NeuralODE(_linear_field(_stable_matrix(2, seed=4)), **TIGHT)
+    full_prediction = model.predict(data)
+    short_prediction = model.predict(half)
+    torch.testing.assert_close(short_prediction[half.mask], full_prediction[half.mask], rtol=1e-8, atol=1e-10)
+    with pytest.raises(ValueError, match="fraction"):
+        data.truncate(0.0)
+    with pytest.raises(ValueError, match="fraction"):
+        data.truncate(1.5)
+
+
+def test_trajectories_from_arrays_checks_inputs():
+    with pytest.raises(ValueError, match="strictly increasing"):
+        Trajectories.from_arrays([torch.tensor([0.0, 0.0, 1.0])], [torch.zeros(3, 2)])
+    with pytest.raises(ValueError, match="at least 2"):
+        Trajectories.from_arrays([torch.tensor([0.0])], [torch.zeros(1, 2)])
+    with pytest.raises(ValueError, match="shape"):
+        Trajectories.from_arrays([torch.tensor([0.0, 1.0])], [torch.zeros(3, 2)])
+    with pytest.raises(ValueError, match="same, non-zero number"):
+        Trajectories.from_arrays([torch.tensor([0.0, 1.0])], [])
+    incomplete = torch.tensor([[float("nan"), 1.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match="initial_state"):
+        Trajectories.from_arrays([torch.tensor([0.0, 1.0])], [incomplete])
+    data = Trajectories.from_arrays([torch.tensor([0.0, 1.0])], [incomplete], initial_state=torch.ones(1, 2))
+    assert torch.equal(data.initial_state, torch.ones(1, 2))
+
+
+def test_trajectories_from_stacked_arrays_and_to():
+    times = torch.linspace(0, 1, 5).expand(3, 5)
+    values = torch.randn(3, 5, 2)
+    data = Trajectories.from_arrays(times, values)
+    assert data.values.dtype == torch.float32
+    assert data.mask.all()
+    assert len(data.union_times) == 5
+    as_double = data.to(dtype=torch.float64)
+    assert as_double.values.dtype == torch.float64
+    assert as_double.mask.dtype == torch.bool
+    assert as_double.time_index.dtype == torch.long
+
+
+def _tiny_gated_model() -> NeuralODE:
+    torch.manual_seed(0)
+    field = MLPVectorField(3, 3, hidden=(4,), activation="tanh", gated=True, log_alpha_init=1.0).double()
+    return NeuralODE(field, solver="rk4", step_size=0.1)
+
+
+def test_gradcheck_wrt_initial_state_eval_mode():
+    model = _tiny_gated_model().eval()
+    t = torch.linspace(0, 0.5, 3, dtype=torch.float64)
+    x0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: model(x, t), (x0,))
+
+
+def test_gradcheck_wrt_weights_and_log_alpha_eval_mode():
+    model = _tiny_gated_model().eval()
+    t = torch.linspace(0, 0.5, 3, dtype=torch.float64)
+    x0 = torch.randn(2, 3, dtype=torch.float64)
+    names = ["vector_field.layers.0.weight", "vector_field.layers.1.log_alpha"]
+    parameters = dict(model.named_parameters())
+    inputs = tuple(parameters[name].detach().clone().requires_grad_(True) for name in names)
+
+    def solve(*tensors):
+        return functional_call(model, dict(zip(names, tensors, strict=True)), (x0, t))
+
+    assert torch.autograd.gradcheck(solve, inputs)
+
+
+def test_gradcheck_wrt_initial_state_with_a_fixed_gate_sample():
+    model = _tiny_gated_model().train()
+    for layer in model.vector_field.layers:
+        layer.resample(torch.Generator().manual_seed(0))
+    t = torch.linspace(0, 0.5, 3, dtype=torch.float64)
+    x0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: model(x, t), (x0,))
