@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
@@ -113,6 +114,7 @@ class GatedLinear(nn.Module):
         self.log_alpha = nn.Parameter(torch.full(gate_shape, float(log_alpha_init)))
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         self._noise: torch.Tensor | None = None
+        self._frozen_weight: torch.Tensor | None = None
 
     def resample(self, generator: torch.Generator | None = None) -> None:
         """Draw new gate noise; the following forward calls in training mode share this sample."""
@@ -146,7 +148,21 @@ class GatedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the gated linear map to ``x`` of shape ``(..., in_features)``."""
-        return nn.functional.linear(x, self.effective_weight(), self.bias)
+        weight = self._frozen_weight if self._frozen_weight is not None else self.effective_weight()
+        return nn.functional.linear(x, weight, self.bias)
+
+    @contextmanager
+    def frozen(self):
+        """Within this context, forward calls reuse one gated weight computed on entry.
+
+        An ODE solve evaluates the vector field many times with one gate sample; computing the
+        gated weight once per solve keeps the autograd graph small.
+        """
+        self._frozen_weight = self.effective_weight()
+        try:
+            yield self
+        finally:
+            self._frozen_weight = None
 
     def extra_repr(self) -> str:
         return (

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 import torch
 from torch import nn
 from torchdiffeq import odeint
 
+from ._gates import GatedLinear
 from ._trajectories import Trajectories
 from ._vector_fields import LassoNetVectorField, capture_config
 
@@ -37,10 +39,14 @@ class _ODEModel(nn.Module):
         self.step_size = None if step_size is None else float(step_size)
 
     def _solve(self, func, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if self.solver in FIXED_GRID_SOLVERS:
-            options = {} if self.step_size is None else {"step_size": self.step_size}
-            return odeint(func, y0, t, method=self.solver, options=options)
-        return odeint(func, y0, t, method=self.solver, rtol=self.rtol, atol=self.atol)
+        with ExitStack() as stack:  # one gated weight per layer for the whole solve
+            for module in self.vector_field.modules():
+                if isinstance(module, GatedLinear):
+                    stack.enter_context(module.frozen())
+            if self.solver in FIXED_GRID_SOLVERS:
+                options = {} if self.step_size is None else {"step_size": self.step_size}
+                return odeint(func, y0, t, method=self.solver, options=options)
+            return odeint(func, y0, t, method=self.solver, rtol=self.rtol, atol=self.atol)
 
     def _outer_skip(self, model_input: torch.Tensor) -> torch.Tensor | None:
         field = self.vector_field
