@@ -37,4 +37,4 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_SUBPACKAGES])
 
 
-__all__ = ["__version__", "logger", "set_verbosity", *_SUBPACKAGES]
+__all__ = ["__version__", "benchmarks", "datasets", "logger", "models", "pl", "pp", "set_verbosity", "tl"]

@@ -91,8 +91,15 @@ def run_one(method: str, seed: int, device: str = "cpu") -> dict:
         vector_field = regularizer.build_vector_field(6, 3, **ARCHITECTURE)
         model = SecondOrderNeuralODE(vector_field, **SOLVER)
     start = time.perf_counter()
-    fit(model, data, regularizer=regularizer, device=device, seed=seed, progress=False,
-        **{**TRAINING, **settings["training"]})
+    fit(
+        model,
+        data,
+        regularizer=regularizer,
+        device=device,
+        seed=seed,
+        progress=False,
+        **{**TRAINING, **settings["training"]},
+    )
     seconds = time.perf_counter() - start
     model = model.cpu()
     with torch.no_grad():

@@ -53,7 +53,10 @@ def logistic_noise(log_alpha: torch.Tensor, generator: torch.Generator | None = 
 
 
 def stretched_gates(noise: torch.Tensor, log_alpha: torch.Tensor) -> torch.Tensor:
-    """Hard-concrete gates from logistic ``noise``: ``clamp(sigmoid((noise + log_alpha) / beta) (zeta - gamma) + gamma, 0, 1)``."""
+    """Hard-concrete gates from logistic noise.
+
+    ``clamp(sigmoid((noise + log_alpha) / beta) (zeta - gamma) + gamma, 0, 1)``; gradients flow to ``log_alpha``.
+    """
     s = torch.sigmoid((noise + log_alpha) / BETA)
     return torch.clamp(s * (ZETA - GAMMA) + GAMMA, 0.0, 1.0)
 

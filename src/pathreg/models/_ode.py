@@ -120,14 +120,17 @@ class NeuralODE(_ODEModel):
         else:
             index = torch.as_tensor(input_index, dtype=torch.long).reshape(-1)
             if index.numel() != n_inputs or (index.numel() and (index.min() < 0 or index.max() >= n_outputs)):
-                raise ValueError(
-                    f"input_index must hold {n_inputs} indices into the {n_outputs} state variables."
-                )
+                raise ValueError(f"input_index must hold {n_inputs} indices into the {n_outputs} state variables.")
             self.register_buffer("input_index", index)
         self._init_solver(solver, rtol, atol, step_size)
         self.config = capture_config(
-            {"solver": solver, "rtol": rtol, "atol": atol, "step_size": step_size,
-             "input_index": None if input_index is None else self.input_index.tolist()}
+            {
+                "solver": solver,
+                "rtol": rtol,
+                "atol": atol,
+                "step_size": step_size,
+                "input_index": None if input_index is None else self.input_index.tolist(),
+            }
         )
 
     @property
@@ -200,8 +203,14 @@ class SecondOrderNeuralODE(_ODEModel):
         )
         self._init_solver(solver, rtol, atol, step_size)
         self.config = capture_config(
-            {"initial_velocity": initial_velocity, "velocity_hidden": velocity_hidden, "solver": solver,
-             "rtol": rtol, "atol": atol, "step_size": step_size}
+            {
+                "initial_velocity": initial_velocity,
+                "velocity_hidden": velocity_hidden,
+                "solver": solver,
+                "rtol": rtol,
+                "atol": atol,
+                "step_size": step_size,
+            }
         )
 
     def rhs(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:

@@ -121,7 +121,7 @@ class L0Regularizer(Regularizer):
 
 
 class CNODERegularizer(Regularizer):
-    """C-NODE (Aliee et al. 2021): mean entry of :math:`|W^{L+1}|\\cdots|W^1|`."""
+    r"""C-NODE (Aliee et al. 2021): mean entry of :math:`|W^{L+1}|\cdots|W^1|`."""
 
     name = "cnode"
     default_lambda = 1e-3

@@ -33,8 +33,11 @@ ACTIVATIONS = {
 
 def capture_config(arguments: dict) -> dict:
     """The constructor arguments of a module, for saving and rebuilding it (drops ``self``)."""
-    return {key: (list(value) if isinstance(value, tuple) else value) for key, value in arguments.items()
-            if key not in ("self", "__class__")}
+    return {
+        key: (list(value) if isinstance(value, tuple) else value)
+        for key, value in arguments.items()
+        if key not in ("self", "__class__")
+    }
 
 
 def make_activation(activation: str | None) -> nn.Module:
@@ -268,7 +271,7 @@ class LassoNetVectorField(nn.Module):
         return rates
 
     def adjacency(self) -> torch.Tensor:
-        """Dependency matrix: :math:`|S| + |W^{L+1}|\\cdots|W^1|` (zero where the hierarchy prunes input k)."""
+        r"""Dependency matrix: :math:`|S| + |W^{L+1}|\cdots|W^1|` (zero where the hierarchy prunes input k)."""
         return self.skip.weight.abs() + self.network.adjacency()
 
     def sparsifiable_weights(self) -> list[torch.Tensor]:
