@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .._settings import logger
 from ._device import resolve_device
 from ._gates import GatedLinear
-from ._metrics import feature_sparsity
+from ._metrics import EPS, feature_sparsity
 from ._regularizers import Regularizer, get_regularizer
 from ._trajectories import Trajectories, masked_mse
 from ._vector_fields import resample_gates
@@ -42,9 +42,15 @@ class History:
     learning_rate
         Learning rate used.
     best_epoch
-        Epoch whose parameters were restored.
+        Epoch whose parameters were restored (the last epoch of the selected refit with ``select="bic"``).
     stopped_early
         Whether early stopping ended training.
+    path
+        One record per refit of a selected structure (``finetune_epochs > 0``): ``epoch``,
+        ``lambda_scale``, ``fit_loss`` (deterministic gates), ``n_dependencies`` (non-zero entries of
+        the dependency matrix), ``n_weights`` (non-zero weights) and ``bic``.
+    selected
+        Index into ``path`` of the structure that was kept (``-1``: the last stage's best epoch).
     """
 
     loss: list[float] = field(default_factory=list)
@@ -55,6 +61,8 @@ class History:
     learning_rate: list[float] = field(default_factory=list)
     best_epoch: int = -1
     stopped_early: bool = False
+    path: list[dict] = field(default_factory=list)
+    selected: int = -1
 
     def to_dict(self) -> dict:
         """A plain dict of lists and scalars."""
@@ -79,6 +87,7 @@ class _Stage:
     deterministic: bool = False
     frozen_support: bool = False
     last: bool = False
+    scale_before_refit: float = 0.0  # for refit stages: the penalty scale of the stage that selected the structure
 
 
 def _stages(
@@ -99,9 +108,12 @@ def _stages(
     scales = [1.0] if regime == "sparse" else [0.0, *sparsification_scales]
     per_stage = max(1, n_epochs // len(scales))
     stages = [_Stage(scales[0], float(fraction), curriculum_epochs, scales[0] == 0) for fraction in sorted(curriculum)]
-    stages += [_Stage(float(scale), 1.0, per_stage, scale == 0) for scale in scales]
-    if finetune_epochs:
-        stages.append(_Stage(0.0, 1.0, finetune_epochs, deterministic=True, frozen_support=True))
+    for scale in scales:
+        stages.append(_Stage(float(scale), 1.0, per_stage, deterministic=scale == 0))
+        if finetune_epochs and scale > 0:  # refit the selected structure before the penalty rises (or at the end)
+            stages.append(
+                _Stage(0.0, 1.0, finetune_epochs, deterministic=True, frozen_support=True, scale_before_refit=scale)
+            )
     stages[-1].last = True
     return stages
 
@@ -179,6 +191,7 @@ def fit(
     curriculum_epochs: int = 300,
     finetune_epochs: int = 0,
     polish: Literal["lbfgs", "adam"] = "lbfgs",
+    select: Literal["last", "bic"] = "last",
     device: str | torch.device = "auto",
     seed: int = 0,
     progress: bool = True,
@@ -235,14 +248,20 @@ def fit(
     curriculum_epochs
         Epochs of every curriculum stage.
     finetune_epochs
-        After sparsification, fit this many more epochs with the selected structure fixed:
+        After every penalised stage, fit this many epochs with the selected structure fixed:
         deterministic gates, frozen ``log_alpha``, exact zeros kept, no penalty. Removes the
-        bias that gate noise and shrinkage leave in the weights.
+        bias that gate noise and shrinkage leave in the weights, so that the next, stronger
+        penalty of the iterative regime starts from a precise fit ("prune and refit").
     polish
         Optimizer of the deterministic stages on the full horizon (the unpenalised stage of the
         iterative regime and fine-tuning): ``"lbfgs"`` (L-BFGS with a strong-Wolfe line search, up to
         20 iterations per epoch, stopped when three epochs bring no relative improvement of
         ``min_delta``; fits deterministic ODEs far more precisely than Adam) or ``"adam"``.
+    select
+        Which structure to keep. ``"last"``: the best epoch of the last stage. ``"bic"``: among the
+        refits along the sparsification path, the one with the lowest Bayesian information criterion
+        :math:`n \log(\mathrm{MSE}) + k \log n` (``n`` observed values, ``k`` non-zero weights), so a
+        penalty raised too far cannot cost the fit. Needs ``finetune_epochs > 0``.
     device
         ``"auto"``, ``"cpu"``, ``"cuda"`` or a :class:`torch.device`.
     seed
@@ -259,6 +278,10 @@ def fit(
         raise ValueError(f"n_epochs must be at least 1, got {n_epochs}.")
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}.")
+    if select not in ("last", "bic"):
+        raise ValueError(f"select must be 'last' or 'bic', got {select!r}.")
+    if select == "bic" and not finetune_epochs:
+        raise ValueError("select='bic' chooses among refits of the sparsification path; set finetune_epochs > 0.")
     if polish not in ("lbfgs", "adam"):
         raise ValueError(f"polish must be 'lbfgs' or 'adam', got {polish!r}.")
     device = resolve_device(device)
@@ -272,6 +295,7 @@ def fit(
     stages = _stages(regime, n_epochs, sparsification_scales, curriculum, curriculum_epochs, finetune_epochs)
     history = History()
     best = {"loss": math.inf, "state": None}
+    refits: list[dict] = []
     model.train()
     bar = tqdm(total=sum(stage.epochs for stage in stages), disable=not progress, desc=f"fit {regularizer.name}")
     try:
@@ -283,7 +307,10 @@ def fit(
                 if use_lbfgs:
                     trainable = [p for p in model.parameters() if p.requires_grad]
                     optimizer = torch.optim.LBFGS(
-                        trainable, lr=1.0, max_iter=LBFGS_ITERATIONS_PER_EPOCH, history_size=50,
+                        trainable,
+                        lr=1.0,
+                        max_iter=LBFGS_ITERATIONS_PER_EPOCH,
+                        history_size=50,
                         line_search_fn="strong_wolfe",
                     )
                     scheduler = None
@@ -291,18 +318,57 @@ def fit(
                     optimizer = adam
                     scheduler = _make_scheduler(adam, lr_schedule, stage.epochs, lr_patience)
                 _run_stage(
-                    model, stage, stage_data, regularizer, optimizer, scheduler, generator, history, best, bar,
-                    clip_grad_norm=clip_grad_norm, early_stopping=early_stopping,
+                    model,
+                    stage,
+                    stage_data,
+                    regularizer,
+                    optimizer,
+                    scheduler,
+                    generator,
+                    history,
+                    best,
+                    bar,
+                    clip_grad_norm=clip_grad_norm,
+                    early_stopping=early_stopping,
                     patience=min(patience, LBFGS_PATIENCE) if use_lbfgs else patience,
                     min_delta=min_delta,
                 )
+            if stage.frozen_support:
+                refits.append(_record_refit(model, data, stage, history))
     finally:
         bar.close()
         _set_gate_mode(model, deterministic=False, frozen=False)
-    if best["state"] is not None:
+    if select == "bic" and refits:
+        history.selected = min(range(len(refits)), key=lambda index: history.path[index]["bic"])
+        model.load_state_dict(refits[history.selected]["state"])
+        history.best_epoch = history.path[history.selected]["epoch"]
+    elif best["state"] is not None:
         model.load_state_dict(best["state"])
     model.eval()
     return history
+
+
+@torch.no_grad()
+def _record_refit(model: nn.Module, data: Trajectories, stage: _Stage, history: History) -> dict:
+    """Score the structure just refitted (deterministic gates) and keep its parameters."""
+    _set_gate_mode(model, deterministic=True, frozen=True)
+    fit_loss = float(masked_mse(model.predict(data), data))
+    vector_field = model.vector_field
+    n_dependencies = int((vector_field.adjacency().abs() >= EPS).sum())
+    n_weights = sum(int((w.abs() >= EPS).sum()) for w in vector_field.sparsifiable_weights())
+    n_observed = int(data.mask.sum())
+    bic = n_observed * math.log(max(fit_loss, torch.finfo(torch.float64).tiny)) + n_weights * math.log(n_observed)
+    history.path.append(
+        {
+            "epoch": len(history) - 1,
+            "lambda_scale": stage.scale_before_refit,
+            "fit_loss": fit_loss,
+            "n_dependencies": n_dependencies,
+            "n_weights": n_weights,
+            "bic": bic,
+        }
+    )
+    return {"state": copy.deepcopy(model.state_dict())}
 
 
 def _run_stage(

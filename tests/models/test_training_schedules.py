@@ -1,0 +1,92 @@
+"""Deterministic polishing, fixed-support refits and selection along the sparsification path."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pathreg.datasets import simulate
+from pathreg.models import NeuralODE, Trajectories, fit, get_regularizer, masked_mse
+
+QUICK = {"lr": 0.05, "lr_schedule": "constant", "device": "cpu", "progress": False}
+
+
+@pytest.fixture(scope="module")
+def cascade() -> Trajectories:
+    """dx/dt = A x with x0 -> x1 -> x2 (a lower bidiagonal A), one trajectory on 21 points."""
+    matrix = torch.tensor([[-0.5, 0.0, 0.0], [1.0, -0.8, 0.0], [0.0, 0.9, -0.3]], dtype=torch.float64)
+    times = torch.linspace(0.0, 4.0, 21, dtype=torch.float64)
+    values = simulate(lambda t, x: x @ matrix.T, torch.tensor([1.0, 0.2, -0.5]), times)
+    return Trajectories.from_arrays([times], [values])
+
+
+def _model(method: str, seed: int = 0, **regularizer_options) -> tuple[NeuralODE, object]:
+    regularizer = get_regularizer(method, **regularizer_options)
+    torch.manual_seed(seed)
+    field = regularizer.build_vector_field(3, 3, hidden=(6,), activation=None)
+    return NeuralODE(field, solver="rk4"), regularizer
+
+
+def test_lbfgs_polish_fits_a_linear_system_far_better_than_adam_alone(cascade):
+    adam_only, _ = _model("none")
+    fit(adam_only, cascade, regularizer="none", n_epochs=150, regime="sparse", **QUICK)
+    polished, _ = _model("none")
+    history = fit(
+        polished, cascade, regularizer="none", n_epochs=150, regime="iterative", sparsification_scales=(), **QUICK
+    )
+    with torch.no_grad():
+        adam_mse = float(masked_mse(adam_only.predict(cascade), cascade))
+        polished_mse = float(masked_mse(polished.predict(cascade), cascade))
+    assert polished_mse < 1e-7
+    assert polished_mse < 1e-3 * adam_mse
+    assert history.learning_rate[-1] == 1.0  # the L-BFGS stage ran last
+    assert len(history) < 150  # and stopped once it converged
+
+
+def test_refits_keep_the_selected_structure(cascade):
+    model, regularizer = _model("pathreg", lambda_=1.0, log_alpha_init=0.0)
+    history = fit(model, cascade, regularizer=regularizer, n_epochs=60, finetune_epochs=5, **QUICK)
+    # the refit after the penalised stage is the last record of the path and the final state
+    assert len(history.path) == 1
+    record = history.path[0]
+    adjacency = model.adjacency().detach()
+    assert int((adjacency.abs() >= 1e-5).sum()) == record["n_dependencies"]
+    # closed gates stay closed through the refit: the weights under them never move off zero effect
+    weights = model.vector_field.sparsifiable_weights()
+    assert sum(int((w.abs() >= 1e-5).sum()) for w in weights) == record["n_weights"]
+    assert record["n_weights"] < sum(w.numel() for w in weights)
+
+
+def test_select_bic_keeps_the_refit_with_the_lowest_bic(cascade):
+    model, regularizer = _model("pathreg", lambda_=0.5, log_alpha_init=3.0)
+    history = fit(
+        model,
+        cascade,
+        regularizer=regularizer,
+        n_epochs=90,
+        regime="iterative",
+        sparsification_scales=(0.3, 1.0, 3.0),
+        finetune_epochs=3,
+        select="bic",
+        **QUICK,
+    )
+    assert [record["lambda_scale"] for record in history.path] == [0.3, 1.0, 3.0]
+    bics = [record["bic"] for record in history.path]
+    assert history.selected == bics.index(min(bics))
+    chosen = history.path[history.selected]
+    n_observed = int(cascade.mask.sum())
+    expected_bic = n_observed * math.log(chosen["fit_loss"]) + chosen["n_weights"] * math.log(n_observed)
+    assert chosen["bic"] == pytest.approx(expected_bic)
+    with torch.no_grad():
+        assert float(masked_mse(model.predict(cascade), cascade)) == pytest.approx(chosen["fit_loss"], rel=1e-5)
+    assert int((model.adjacency().abs() >= 1e-5).sum()) == chosen["n_dependencies"]
+
+
+def test_select_bic_needs_refits(cascade):
+    model, regularizer = _model("pathreg")
+    with pytest.raises(ValueError, match="finetune_epochs"):
+        fit(model, cascade, regularizer=regularizer, n_epochs=2, select="bic", **QUICK)
+    with pytest.raises(ValueError, match="select must be"):
+        fit(model, cascade, regularizer=regularizer, n_epochs=2, select="best", **QUICK)
