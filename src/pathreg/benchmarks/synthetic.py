@@ -64,7 +64,7 @@ TRAINING = {
     "curriculum_epochs": 250,
     "regime": "iterative",
     "sparsification_scales": SPARSIFICATION_PATH,
-    "n_epochs": 4000,
+    "n_epochs": 2000,
     "finetune_epochs": 50,
     "select": "bic",
     "early_stopping": True,
@@ -74,10 +74,10 @@ TRAINING = {
 # Per-method regularizer settings and training overrides.
 METHOD_SETTINGS: dict[str, dict] = {
     "none": {"regularizer": {}, "training": {"sparsification_scales": (), "n_epochs": 200, "select": "last"}},
-    "l0": {"regularizer": {"lambda_": 0.3, "log_alpha_init": 6.0}, "training": {"gate_lr": 0.15}},
-    "cnode": {"regularizer": {"lambda_": 0.03}, "training": {}},
+    "l0": {"regularizer": {"lambda_": 0.1, "log_alpha_init": 4.0}, "training": {"gate_lr": 0.15}},
+    "cnode": {"regularizer": {"lambda_": 0.01}, "training": {}},
     "pathreg": {
-        "regularizer": {"lambda_": 0.3, "lambda_1": 0.03, "log_alpha_init": 6.0},
+        "regularizer": {"lambda_": 0.1, "lambda_1": 0.01, "log_alpha_init": 4.0},
         "training": {"gate_lr": 0.15, "n_epochs": 9000},
     },
     "lassonet_inner": {"regularizer": {"lambda_": 1.0}, "training": {}},

@@ -13,7 +13,7 @@ BETA = 2.0 / 3.0
 GAMMA = -0.1
 ZETA = 1.1
 _LOG_RATIO = math.log(-GAMMA / ZETA)
-LOG_ALPHA_LIMIT = 10.0
+LOG_ALPHA_LIMIT = math.log(100.0)
 """``log_alpha`` is kept in ``[-LOG_ALPHA_LIMIT, LOG_ALPHA_LIMIT]`` during training (as Louizos et al.'s code)."""
 
 GateGranularity = Literal["weight", "input"]

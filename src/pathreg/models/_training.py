@@ -253,8 +253,8 @@ def fit(
         bias that gate noise and shrinkage leave in the weights, so that the next, stronger
         penalty of the iterative regime starts from a precise fit ("prune and refit").
     polish
-        Optimizer of the deterministic stages on the full horizon (the unpenalised stage of the
-        iterative regime and fine-tuning): ``"lbfgs"`` (L-BFGS with a strong-Wolfe line search, up to
+        Optimizer of the deterministic stages (the unpenalised curriculum and full-horizon stages of
+        the iterative regime, and the refits): ``"lbfgs"`` (L-BFGS with a strong-Wolfe line search, up to
         20 iterations per epoch, stopped when three epochs bring no relative improvement of
         ``min_delta``; fits deterministic ODEs far more precisely than Adam) or ``"adam"``.
     select
@@ -302,7 +302,7 @@ def fit(
         for stage in stages:
             _set_gate_mode(model, deterministic=stage.deterministic, frozen=stage.frozen_support)
             stage_data = data.truncate(stage.horizon)
-            use_lbfgs = polish == "lbfgs" and stage.deterministic and stage.horizon == 1.0
+            use_lbfgs = polish == "lbfgs" and stage.deterministic
             with _fixed_support(vector_field, enabled=stage.frozen_support):
                 if use_lbfgs:
                     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -392,6 +392,9 @@ def _run_stage(
     vector_field = model.vector_field
     stage_best = math.inf
     since_improvement = 0
+    first_epoch = len(history)
+    # a diverging stage (non-finite loss) is undone rather than ending the whole fit
+    start_state = copy.deepcopy(model.state_dict()) if first_epoch > 0 else None
     for _ in range(stage.epochs):
         resample_gates(model, generator)
         terms = {}
@@ -416,9 +419,18 @@ def _run_stage(
         optimizer.step(closure)
         total = terms["total"]
         if not math.isfinite(total):
-            raise FloatingPointError(
-                f"The loss became {total} at epoch {len(history)}; lower lr or use a tighter solver."
+            if start_state is None or len(history) == first_epoch:
+                raise FloatingPointError(
+                    f"The loss became {total} at epoch {len(history)}; lower lr or use a tighter solver."
+                )
+            model.load_state_dict(start_state)
+            logger.warning(
+                "The loss became %s at epoch %d; the stage with penalty scale %s was undone and ended.",
+                total,
+                len(history),
+                stage.scale,
             )
+            return
         _after_step(model, regularizer, learning_rate, stage.scale)
         with torch.no_grad():
             sparsity = feature_sparsity(vector_field.adjacency())
