@@ -53,7 +53,7 @@ SOLVER = {"solver": "rk4"}
 
 # The penalty scales of iterative sparsification: every stage is followed by a refit of the
 # structure it selected, and the refit with the lowest BIC along this path is kept.
-SPARSIFICATION_PATH = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8)
+SPARSIFICATION_PATH = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.4, 2.0, 2.4, 2.8)
 
 # Training shared by all methods: a time-horizon curriculum with Adam, an L-BFGS fit on the full
 # horizon, then the penalised stages (Adam) with L-BFGS refits in between.
@@ -78,7 +78,7 @@ METHOD_SETTINGS: dict[str, dict] = {
     "cnode": {"regularizer": {"lambda_": 0.01}, "training": {}},
     "pathreg": {
         "regularizer": {"lambda_": 0.1, "lambda_1": 0.01, "log_alpha_init": 4.0},
-        "training": {"gate_lr": 0.15, "n_epochs": 9000},
+        "training": {"gate_lr": 0.15, "n_epochs": 9900},
     },
     "lassonet_inner": {"regularizer": {"lambda_": 1.0}, "training": {}},
     "lassonet_outer": {"regularizer": {"lambda_": 1.0}, "training": {}},

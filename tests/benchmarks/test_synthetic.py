@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pathreg.benchmarks import synthetic
+
+
+def test_summary_table_reports_mean_and_std_per_method():
+    rows = [
+        {
+            "method": "pathreg",
+            "seed": 0,
+            "train_mse": 1e-4,
+            "extrapolation_mse": 2e-4,
+            "feature_sparsity": 0.5,
+            "weight_sparsity": 0.2,
+            "edge_precision": 1.0,
+            "edge_recall": 1.0,
+            "seconds": 10.0,
+        },
+        {
+            "method": "pathreg",
+            "seed": 1,
+            "train_mse": 3e-4,
+            "extrapolation_mse": 4e-4,
+            "feature_sparsity": 0.7,
+            "weight_sparsity": 0.4,
+            "edge_precision": 0.5,
+            "edge_recall": 1.0,
+            "seconds": 20.0,
+        },
+        {
+            "method": "none",
+            "seed": 0,
+            "train_mse": 1e-5,
+            "extrapolation_mse": 1e-5,
+            "feature_sparsity": 0.0,
+            "weight_sparsity": 0.0,
+            "edge_precision": 0.4,
+            "edge_recall": 1.0,
+            "seconds": 1.0,
+        },
+    ]
+    table = synthetic.summary_table(pd.DataFrame(rows, columns=list(synthetic.COLUMNS)))
+    lines = table.splitlines()
+    assert lines[0].startswith("| method | train_mse | extrapolation_mse |")
+    assert lines[2].startswith("| pathreg | 2.00e-04 ± 1.0e-04 | 3.00e-04 ± 1.0e-04 | 0.600 ± 0.100 |")
+    assert lines[3].startswith("| none |")
+    assert "0.750 ± 0.250" in lines[2]  # edge precision
+
+
+def test_unknown_method_is_rejected():
+    with pytest.raises(ValueError, match="Unknown methods"):
+        synthetic.run(["pathreg", "magic"], [0])
+
+
+def test_every_registered_method_has_settings():
+    from pathreg.models import METHODS
+
+    assert set(synthetic.METHOD_SETTINGS) == set(METHODS)
+
+
+@pytest.mark.slow
+def test_base_method_runs_end_to_end(tmp_path):
+    output = tmp_path / "synthetic.csv"
+    assert synthetic.main(["--methods", "none", "--seeds", "0", "--jobs", "1", "--output", str(output)]) == 0
+    results = pd.read_csv(output)
+    assert list(results.columns) == list(synthetic.COLUMNS)
+    row = results.iloc[0]
+    assert row["method"] == "none"
+    assert row["train_mse"] < 1e-4  # the linear system is fitted precisely
+    assert row["edge_recall"] == 1.0
