@@ -64,7 +64,7 @@ TRAINING = {
     "curriculum_epochs": 250,
     "regime": "iterative",
     "sparsification_scales": SPARSIFICATION_PATH,
-    "n_epochs": 2000,
+    "n_epochs": 1000,
     "finetune_epochs": 50,
     "select": "bic",
     "early_stopping": True,
@@ -82,7 +82,7 @@ METHOD_SETTINGS: dict[str, dict] = {
     },
     "lassonet_inner": {"regularizer": {"lambda_": 1.0}, "training": {}},
     "lassonet_outer": {"regularizer": {"lambda_": 1.0}, "training": {}},
-    "grouplasso": {"regularizer": {"lambda_": 10.0}, "training": {}},
+    "grouplasso": {"regularizer": {"lambda_": 10.0}, "training": {"n_epochs": 700}},
 }
 
 

@@ -253,8 +253,9 @@ def fit(
         bias that gate noise and shrinkage leave in the weights, so that the next, stronger
         penalty of the iterative regime starts from a precise fit ("prune and refit").
     polish
-        Optimizer of the deterministic stages (the unpenalised curriculum and full-horizon stages of
-        the iterative regime, and the refits): ``"lbfgs"`` (L-BFGS with a strong-Wolfe line search, up to
+        Optimizer of the deterministic stages on the full horizon (the unpenalised stage of the
+        iterative regime and the refits; curriculum stages always use Adam, which finds better basins
+        from a random start): ``"lbfgs"`` (L-BFGS with a strong-Wolfe line search, up to
         20 iterations per epoch, stopped when three epochs bring no relative improvement of
         ``min_delta``; fits deterministic ODEs far more precisely than Adam) or ``"adam"``.
     select
@@ -302,7 +303,7 @@ def fit(
         for stage in stages:
             _set_gate_mode(model, deterministic=stage.deterministic, frozen=stage.frozen_support)
             stage_data = data.truncate(stage.horizon)
-            use_lbfgs = polish == "lbfgs" and stage.deterministic
+            use_lbfgs = polish == "lbfgs" and stage.deterministic and stage.horizon == 1.0
             with _fixed_support(vector_field, enabled=stage.frozen_support):
                 if use_lbfgs:
                     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -329,7 +330,7 @@ def fit(
                     best,
                     bar,
                     clip_grad_norm=clip_grad_norm,
-                    early_stopping=early_stopping,
+                    early_stopping=early_stopping or use_lbfgs,  # L-BFGS stages always end once converged
                     patience=min(patience, LBFGS_PATIENCE) if use_lbfgs else patience,
                     min_delta=min_delta,
                 )
