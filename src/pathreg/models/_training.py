@@ -393,9 +393,8 @@ def _run_stage(
     vector_field = model.vector_field
     stage_best = math.inf
     since_improvement = 0
-    first_epoch = len(history)
     # a diverging stage (non-finite loss) is undone rather than ending the whole fit
-    start_state = copy.deepcopy(model.state_dict()) if first_epoch > 0 else None
+    start_state = copy.deepcopy(model.state_dict())
     for _ in range(stage.epochs):
         resample_gates(model, generator)
         terms = {}
@@ -420,17 +419,7 @@ def _run_stage(
         optimizer.step(closure)
         total = terms["total"]
         if not math.isfinite(total):
-            if start_state is None or len(history) == first_epoch:
-                raise FloatingPointError(
-                    f"The loss became {total} at epoch {len(history)}; lower lr or use a tighter solver."
-                )
-            model.load_state_dict(start_state)
-            logger.warning(
-                "The loss became %s at epoch %d; the stage with penalty scale %s was undone and ended.",
-                total,
-                len(history),
-                stage.scale,
-            )
+            _undo_stage(model, start_state, stage, total, len(history))
             return
         _after_step(model, regularizer, learning_rate, stage.scale)
         with torch.no_grad():
@@ -456,4 +445,23 @@ def _run_stage(
         if early_stopping and since_improvement >= patience:
             history.stopped_early = stage.last
             logger.info("Stage with penalty scale %s converged at epoch %d.", stage.scale, len(history))
-            return
+            break
+    with torch.no_grad():  # the last step may have left non-finite parameters behind
+        final = masked_mse(model.predict(data), data)
+    if not torch.isfinite(final):
+        _undo_stage(model, start_state, stage, float(final), len(history))
+
+
+def _undo_stage(model: nn.Module, start_state: dict, stage: _Stage, loss: float, epoch: int) -> None:
+    """Restore the parameters a stage started from, after it diverged."""
+    model.load_state_dict(start_state)
+    with torch.no_grad():
+        finite = all(torch.isfinite(value).all() for value in start_state.values() if value.is_floating_point())
+    if epoch == 0 or not finite:
+        raise FloatingPointError(f"The loss became {loss} at epoch {epoch}; lower lr or use a tighter solver.")
+    logger.warning(
+        "The loss became %s at epoch %d; the stage with penalty scale %s was undone and ended.",
+        loss,
+        epoch,
+        stage.scale,
+    )
