@@ -65,7 +65,7 @@ TRAINING = {
     "regime": "iterative",
     "sparsification_scales": SPARSIFICATION_PATH,
     "n_epochs": 1000,
-    "finetune_epochs": 50,
+    "finetune_epochs": 10,
     "select": "bic",
     "early_stopping": True,
     "patience": 1000,
