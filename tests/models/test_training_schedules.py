@@ -53,7 +53,7 @@ def test_refits_keep_the_selected_structure(cascade):
     record = history.path[0]
     adjacency = model.adjacency().detach()
     assert int((adjacency.abs() >= 1e-5).sum()) == record["n_dependencies"]
-    # closed gates stay closed through the refit: the weights under them never move off zero effect
+    # the recorded weight count is that of the final parameters
     weights = model.vector_field.sparsifiable_weights()
     assert sum(int((w.abs() >= 1e-5).sum()) for w in weights) == record["n_weights"]
     assert record["n_weights"] < sum(w.numel() for w in weights)
@@ -90,3 +90,29 @@ def test_select_bic_needs_refits(cascade):
         fit(model, cascade, regularizer=regularizer, n_epochs=2, select="bic", **QUICK)
     with pytest.raises(ValueError, match="select must be"):
         fit(model, cascade, regularizer=regularizer, n_epochs=2, select="best", **QUICK)
+
+
+def test_fixed_support_keeps_exact_zeros_under_optimisation():
+    from pathreg.models import GroupLassoVectorField
+    from pathreg.models._training import _fixed_support
+
+    torch.manual_seed(0)
+    field = GroupLassoVectorField(4, 3, hidden=(5,))
+    with torch.no_grad():
+        field.first_weight[1, :, 2] = 0.0
+        field.first_weight[0, :, 0] = 0.0
+    zeros = field.first_weight == 0
+    before = field.first_weight.detach().clone()
+    optimizer = torch.optim.Adam(field.parameters(), lr=0.1)
+    x = torch.randn(16, 4)
+    with _fixed_support(field, enabled=True):
+        for _ in range(5):
+            optimizer.zero_grad()
+            field(torch.zeros(()), x).pow(2).sum().backward()
+            optimizer.step()
+    assert (field.first_weight[zeros] == 0).all()
+    assert not torch.equal(field.first_weight[~zeros].detach(), before[~zeros])  # the rest was trained
+    # outside the context the zeros receive gradient again
+    optimizer.zero_grad()
+    field(torch.zeros(()), x).pow(2).sum().backward()
+    assert field.first_weight.grad[zeros].abs().sum() > 0

@@ -86,7 +86,8 @@ class NeuralODE(_ODEModel):
     rtol, atol
         Tolerances of adaptive solvers.
     step_size
-        Step of fixed-grid solvers (``None``: the output grid).
+        Step of fixed-grid solvers. ``None`` steps on the output grid; with a step, torchdiffeq
+        interpolates the outputs linearly between grid points, an error a fit will learn to compensate.
 
     Examples
     --------

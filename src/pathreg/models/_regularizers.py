@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ._proximal import group_soft_threshold, hier_prox
-from ._vector_fields import GroupLassoVectorField, LassoNetVectorField, MLPVectorField
+from ._vector_fields import GroupLassoVectorField, LassoNetVectorField, MLPVectorField, path_adjacency
 
 
 class Regularizer:
@@ -167,16 +167,10 @@ class PathRegRegularizer(L0Regularizer):
     def penalty(self, vector_field: MLPVectorField) -> torch.Tensor:
         """The weighted path penalty."""
         probabilities = vector_field.gate_probability_matrices()
-        expected_paths = probabilities[0]
-        for matrix in probabilities[1:]:
-            expected_paths = matrix @ expected_paths
-        value = self.lambda_ * expected_paths.mean() / _mean_path_count(vector_field)
+        value = self.lambda_ * path_adjacency(probabilities).mean() / _mean_path_count(vector_field)
         if self.lambda_1 > 0:
-            weights = [layer.weight.abs() * p for layer, p in zip(vector_field.layers, probabilities, strict=True)]
-            gated_paths = weights[0]
-            for weight in weights[1:]:
-                gated_paths = weight @ gated_paths
-            value = value + self.lambda_1 * gated_paths.mean()
+            gated = [layer.weight * p for layer, p in zip(vector_field.layers, probabilities, strict=True)]
+            value = value + self.lambda_1 * path_adjacency(gated).mean()
         return value
 
     def hyperparameters(self) -> dict:

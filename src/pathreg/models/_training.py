@@ -29,7 +29,9 @@ LRSchedule = Literal["plateau", "cosine", "constant"]
 
 @dataclass
 class History:
-    """What happened in every epoch of :func:`fit` (one epoch = one optimizer step over all trajectories).
+    """What happened in every epoch of :func:`fit`.
+
+    One epoch is one Adam step over all trajectories, or up to 20 L-BFGS iterations in the polished stages.
 
     Attributes
     ----------
