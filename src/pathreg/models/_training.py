@@ -226,8 +226,7 @@ def fit(
         must travel several units to open or close, so a larger rate than the weights' speeds up
         the search for the sparse structure.
     weight_decay
-        L2 penalty on the weights (not on the gates), as Adam's ``weight_decay``. It disfavours
-        solutions in which paths cancel each other, which otherwise keep false dependencies alive.
+        L2 penalty on the weights (not on the gates), as Adam's ``weight_decay``.
     lr_schedule
         ``"plateau"`` (halve after ``lr_patience`` epochs without improvement), ``"cosine"`` or ``"constant"``.
     lr_patience
