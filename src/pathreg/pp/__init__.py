@@ -1,1 +1,7 @@
-"""pathreg.pp."""
+"""Preprocessing: pseudotime ordering, lineages and transcription factors, written into AnnData."""
+
+from ._lineages import lineages
+from ._pseudotime import pseudotime
+from ._tfs import annotate_tfs, tf_list
+
+__all__ = ["annotate_tfs", "lineages", "pseudotime", "tf_list"]
