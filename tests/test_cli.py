@@ -23,3 +23,26 @@ def test_benchmark_dispatches_options_to_the_benchmark(monkeypatch):
 def test_unknown_benchmark_is_an_error():
     with pytest.raises(SystemExit):
         cli.main(["benchmark", "nonexistent"])
+
+
+def test_demo_help_through_the_command():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pathreg", "demo", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert "--output-dir" in result.stdout
+
+
+@pytest.mark.slow
+def test_demo_writes_its_files_and_scores(tmp_path):
+    from pathreg._demo import run
+
+    result = run(tmp_path, progress=False)
+    table = result["table"].set_index("method")
+    assert set(table.index) == {"pathreg", "|pearson|", "random forest (GENIE3-style)"}
+    assert table.loc["|pearson|", "auprc"] == pytest.approx(0.41, abs=0.03)  # the published baseline (facts 0.428)
+    assert result["h5ad"].exists()
+    assert result["png"].exists()

@@ -1,4 +1,4 @@
-"""The ``pathreg`` command line: ``pathreg benchmark NAME [options]`` and ``pathreg --version``."""
+"""The ``pathreg`` command line: ``pathreg demo``, ``pathreg benchmark NAME [options]`` and ``pathreg --version``."""
 
 from __future__ import annotations
 
@@ -18,12 +18,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     subcommands = parser.add_subparsers(dest="command")
     benchmark = subcommands.add_parser("benchmark", help="run a benchmark; options after its name go to it")
     benchmark.add_argument("name", choices=BENCHMARKS)
+    subcommands.add_parser(
+        "demo", help="krumsiek11 from pseudotime to a scored network (options: pathreg demo -h)", add_help=False
+    )
     args, rest = parser.parse_known_args(argv)
     if args.version:
         from pathreg import __version__
 
         sys.stdout.write(f"pathreg {__version__}\n")
         return 0
+    if args.command == "demo":
+        from pathreg._demo import main as demo_main
+
+        return demo_main(rest)
     if args.command == "benchmark":
         module = importlib.import_module(f"pathreg.benchmarks.{args.name}")
         return module.main(rest)

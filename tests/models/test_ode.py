@@ -277,3 +277,35 @@ def test_gradcheck_wrt_initial_state_with_a_fixed_gate_sample():
     t = torch.linspace(0, 0.5, 3, dtype=torch.float64)
     x0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: model(x, t), (x0,))
+
+
+def test_decay_alone_is_exponential():
+    from pathreg.models import MLPVectorField, NeuralODE
+
+    field = MLPVectorField(3, 3, hidden=(4,))
+    torch.nn.init.zeros_(field.layers[-1].weight)  # no production
+    model = NeuralODE(field, solver="dopri5", rtol=1e-8, atol=1e-9, decay=True)
+    with torch.no_grad():
+        model.log_decay.copy_(torch.log(torch.tensor([0.5, 1.0, 2.0])))
+    x0 = torch.tensor([[1.0, 2.0, 3.0]])
+    t = torch.linspace(0, 2, 5)
+    expected = x0 * torch.exp(-t[:, None, None] * torch.tensor([0.5, 1.0, 2.0]))
+    torch.testing.assert_close(model(x0, t).detach(), expected, rtol=1e-5, atol=1e-6)
+    assert model.adjacency().shape == (3, 3)  # decay is not part of the dependency matrix
+
+
+def test_dependency_mask_removes_forbidden_inputs_exactly():
+    from pathreg.models import MLPVectorField, NeuralODE
+
+    torch.manual_seed(0)
+    mask = torch.tensor([[True, False, False], [True, True, False], [False, False, True]])
+    model = NeuralODE(MLPVectorField(3, 3, hidden=(6,), bias=True), solver="rk4", dependency_mask=mask)
+    x = torch.randn(5, 3, requires_grad=True)
+    rates = model.rhs(torch.zeros(()), x)
+    for output in range(3):
+        (gradient,) = torch.autograd.grad(rates[:, output].sum(), x, retain_graph=True)
+        assert torch.all(gradient[:, ~mask[output]] == 0)
+        assert torch.all(gradient[:, mask[output]].abs().sum(0) > 0)
+    assert torch.all(model.adjacency()[~mask] == 0)
+    with pytest.raises(ValueError, match="dependency_mask"):
+        NeuralODE(MLPVectorField(3, 3), dependency_mask=torch.ones(2, 3, dtype=torch.bool))

@@ -14,8 +14,8 @@ from ._gates import (
     gate_probabilities,
     sample_gates,
 )
-from ._io import FORMAT_VERSION, load_model, save_model
-from ._metrics import edge_scores, feature_sparsity, weight_sparsity
+from ._io import FORMAT_VERSION, load, load_model, save_model
+from ._metrics import EPS, edge_scores, feature_sparsity, weight_sparsity
 from ._ode import SOLVERS, NeuralODE, SecondOrderNeuralODE
 from ._proximal import group_soft_threshold, hier_prox, soft_threshold
 from ._regularizers import (
@@ -45,6 +45,7 @@ from ._vector_fields import (
 __all__ = [
     "ACTIVATIONS",
     "BETA",
+    "EPS",
     "FORMAT_VERSION",
     "GAMMA",
     "METHODS",
@@ -75,6 +76,7 @@ __all__ = [
     "get_regularizer",
     "group_soft_threshold",
     "hier_prox",
+    "load",
     "load_model",
     "masked_mse",
     "path_adjacency",

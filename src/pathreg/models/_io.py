@@ -69,3 +69,22 @@ def load_model(path: str | Path, *, map_location: str | torch.device = "cpu") ->
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return model, payload["metadata"]
+
+
+def load(path: str | Path, *, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Load a model saved with ``model.save(path)``; its metadata is on ``model.metadata``.
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> from pathreg.models import MLPVectorField, NeuralODE, load
+    >>> model = NeuralODE(MLPVectorField(2, 2, hidden=(4,)), solver="rk4")
+    >>> model.metadata = {"genes": ["a", "b"]}
+    >>> with tempfile.TemporaryDirectory() as directory:
+    ...     model.save(f"{directory}/model.pt")
+    ...     load(f"{directory}/model.pt").metadata["genes"]
+    ['a', 'b']
+    """
+    model, metadata = load_model(path, map_location=map_location)
+    model.metadata = metadata
+    return model

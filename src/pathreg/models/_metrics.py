@@ -48,15 +48,26 @@ def weight_sparsity(model: nn.Module, eps: float = EPS) -> float:
 
 
 def _precision_recall_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Precision, recall and false-positive rate at every distinct score threshold, highest first."""
+    """Precision, recall and false-positive rate after every edge, highest score first, ties broken at random.
+
+    Within a block of tied scores the true edges are spread evenly (the expectation over random
+    orderings of the block), so a block of tied scores -- such as the exact zeros of pruned edges --
+    earns the precision of a random guess, not the optimistic straight line that joining its end
+    points would draw in precision-recall space. Without ties this is the usual curve.
+    """
     order = np.argsort(-scores, kind="mergesort")
-    scores, labels = scores[order], labels[order]
-    distinct = np.r_[np.nonzero(np.diff(scores))[0], scores.size - 1]
-    true_positives = np.cumsum(labels)[distinct]
-    false_positives = (1 + distinct) - true_positives
-    precision = true_positives / (true_positives + false_positives)
+    scores, labels = scores[order], labels[order].astype(float)
+    starts = np.r_[0, np.nonzero(np.diff(scores))[0] + 1]
+    sizes = np.diff(np.r_[starts, scores.size])
+    block_positives = np.add.reduceat(labels, starts)
+    positives_before = np.r_[0.0, np.cumsum(block_positives)[:-1]]
+    block = np.repeat(np.arange(starts.size), sizes)
+    position = np.arange(scores.size) - starts[block] + 1
+    true_positives = positives_before[block] + position * block_positives[block] / sizes[block]
+    false_positives = np.arange(1, scores.size + 1) - true_positives
+    precision = true_positives / np.arange(1, scores.size + 1)
     recall = true_positives / max(labels.sum(), 1)
-    fpr = false_positives / max((~labels).sum(), 1)
+    fpr = false_positives / max((1 - labels).sum(), 1)
     return precision, recall, fpr
 
 
@@ -83,7 +94,9 @@ def edge_scores(
     Returns
     -------
     ``precision`` and ``recall`` of the predicted edges; ``auprc`` (area under the
-    precision-recall curve, trapezoidal as BEELINE), ``auroc``; ``epr``, the early precision
+    precision-recall curve, trapezoidal as BEELINE, with tied scores ordered at random in
+    expectation so that pruned edges, all exactly zero, are not credited more than chance),
+    ``auroc``; ``epr``, the early precision
     ratio: precision among the top-k edges (k = number of true edges, ties at the k-th score
     included) divided by the edge density; ``n_true`` and ``n_predicted``.
     """

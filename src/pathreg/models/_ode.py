@@ -58,6 +58,12 @@ class _ODEModel(nn.Module):
         """The vector field's ``(n_outputs, n_inputs)`` dependency matrix."""
         return self.vector_field.adjacency()
 
+    def save(self, path) -> None:
+        """Save the model with its configuration and its ``metadata`` dict (see :func:`pathreg.models.load`)."""
+        from ._io import save_model
+
+        save_model(self, path, metadata=getattr(self, "metadata", None))
+
     def predict(self, trajectories: Trajectories) -> torch.Tensor:
         """Predict every trajectory from its initial state at its own time points.
 
@@ -72,7 +78,17 @@ class _ODEModel(nn.Module):
 
 
 class NeuralODE(_ODEModel):
-    r"""A first-order neural ODE :math:`dx/dt = f(x_{\mathrm{inputs}})`.
+    r"""A first-order neural ODE :math:`dx/dt = f(x_{\mathrm{inputs}})`, optionally with linear decay.
+
+    With ``decay=True``:
+
+    .. math::
+        \frac{dx}{dt} = f(x_{\mathrm{inputs}}) - e^{\delta} \odot x
+
+    with one learned rate :math:`e^{\delta_i} > 0` per state variable (initially 1). This is the form of
+    gene-regulatory models (production by regulators, first-order degradation): :math:`f` then only has
+    to explain production, and the self-dependency it would otherwise spend on degradation is not
+    mistaken for regulation. The decay is a self-loop and not part of :meth:`adjacency`.
 
     Parameters
     ----------
@@ -88,6 +104,13 @@ class NeuralODE(_ODEModel):
     step_size
         Step of fixed-grid solvers. ``None`` steps on the output grid; with a step, torchdiffeq
         interpolates the outputs linearly between grid points, an error a fit will learn to compensate.
+    decay
+        Add the learned first-order decay term.
+    dependency_mask
+        Optional boolean ``(n_outputs, n_inputs)`` mask of allowed dependencies (a prior network). Output
+        ``i`` is computed from its allowed inputs only, :math:`f(x \odot M_i)_i`, so forbidden dependencies
+        are exactly absent from the dynamics and from :meth:`adjacency`. Costs ``n_outputs`` evaluations
+        of the vector field per step, batched.
 
     Examples
     --------
@@ -107,10 +130,13 @@ class NeuralODE(_ODEModel):
         rtol: float = 1e-3,
         atol: float = 1e-4,
         step_size: float | None = None,
+        decay: bool = False,
+        dependency_mask: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.vector_field = vector_field
         n_inputs, n_outputs = vector_field.n_inputs, vector_field.n_outputs
+        self.log_decay = nn.Parameter(torch.zeros(n_outputs)) if decay else None
         if input_index is None:
             if n_inputs != n_outputs:
                 raise ValueError(
@@ -123,6 +149,14 @@ class NeuralODE(_ODEModel):
             if index.numel() != n_inputs or (index.numel() and (index.min() < 0 or index.max() >= n_outputs)):
                 raise ValueError(f"input_index must hold {n_inputs} indices into the {n_outputs} state variables.")
             self.register_buffer("input_index", index)
+        if dependency_mask is not None:
+            dependency_mask = torch.as_tensor(dependency_mask, dtype=torch.bool)
+            if dependency_mask.shape != (n_outputs, n_inputs):
+                raise ValueError(
+                    f"dependency_mask must have shape {(n_outputs, n_inputs)} (outputs x inputs), "
+                    f"got {tuple(dependency_mask.shape)}."
+                )
+        self.register_buffer("dependency_mask", dependency_mask)
         self._init_solver(solver, rtol, atol, step_size)
         self.config = capture_config(
             {
@@ -131,6 +165,8 @@ class NeuralODE(_ODEModel):
                 "atol": atol,
                 "step_size": step_size,
                 "input_index": None if input_index is None else self.input_index.tolist(),
+                "decay": decay,
+                "dependency_mask": None if dependency_mask is None else dependency_mask.tolist(),
             }
         )
 
@@ -142,9 +178,25 @@ class NeuralODE(_ODEModel):
     def _inputs(self, state: torch.Tensor) -> torch.Tensor:
         return state if self.input_index is None else state.index_select(-1, self.input_index)
 
+    def adjacency(self) -> torch.Tensor:
+        """The vector field's ``(n_outputs, n_inputs)`` dependency matrix, zero outside the dependency mask."""
+        adjacency = self.vector_field.adjacency()
+        return adjacency if self.dependency_mask is None else adjacency * self.dependency_mask
+
+    def production(self, t: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """The learned part :math:`f` of the rates at the vector field's ``inputs`` (without decay)."""
+        if self.dependency_mask is None:
+            return self.vector_field(t, inputs)
+        # output i sees only its allowed inputs: the diagonal of f over the masked copies
+        masked = inputs.unsqueeze(-2) * self.dependency_mask.to(inputs.dtype)
+        return self.vector_field(t, masked).diagonal(dim1=-2, dim2=-1)
+
     def rhs(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """Right-hand side ``dx/dt`` at ``state``."""
-        return self.vector_field(t, self._inputs(state))
+        production = self.production(t, self._inputs(state))
+        if self.log_decay is None:
+            return production
+        return production - self.log_decay.exp() * state
 
     def forward(self, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Solve from ``x0`` (``(batch, state_dim)``) over times ``t`` (1-d, starting at the initial time).

@@ -1,1 +1,5 @@
-"""pathreg.pl."""
+"""Plots of fitted dynamics and inferred networks."""
+
+from ._adjacency import adjacency
+
+__all__ = ["adjacency"]

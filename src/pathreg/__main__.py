@@ -1,0 +1,5 @@
+"""``python -m pathreg``: the same as the ``pathreg`` command."""
+
+from pathreg.cli import main
+
+raise SystemExit(main())

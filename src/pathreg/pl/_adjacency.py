@@ -1,0 +1,108 @@
+"""Heatmap of the inferred target x regulator adjacency."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+from pathreg.tl._grn import _adjacency
+from pathreg.tl._inputs import gene_mask, resolve_modality
+
+
+def adjacency_frame(
+    adata, *, key: str = "pathreg", regulators=None, targets=None, mod: str | None = None
+) -> pd.DataFrame:
+    """The stored adjacency as a target x regulator DataFrame, restricted to the fit's regulators and targets."""
+    adata = resolve_modality(adata, mod)
+    matrix = _adjacency(adata, key)
+    record = adata.uns.get(key, {})
+    default_regulators = list(record.get("regulators", adata.var_names))
+    default_targets = list(record.get("targets", adata.var_names))
+    regulator_mask = adata.var_names.isin(default_regulators) & gene_mask(adata, regulators, argument="regulators")
+    target_mask = adata.var_names.isin(default_targets) & gene_mask(adata, targets, argument="targets")
+    return pd.DataFrame(
+        matrix[np.ix_(target_mask, regulator_mask)],
+        index=adata.var_names[target_mask],
+        columns=adata.var_names[regulator_mask],
+    )
+
+
+def adjacency(
+    adata,
+    *,
+    key: str = "pathreg",
+    regulators: str | Sequence[str] | None = None,
+    targets: str | Sequence[str] | None = None,
+    signed: bool = True,
+    cluster: bool = False,
+    mod: str | None = None,
+    cmap: str | None = None,
+    ax: Axes | None = None,
+    show: bool | None = None,
+):
+    """Heatmap of the target x regulator adjacency written by :func:`pathreg.tl.fit_dynamics`.
+
+    Parameters
+    ----------
+    adata
+        AnnData (or MuData with ``mod``).
+    key
+        The ``key_added`` of the fit.
+    regulators, targets
+        Restrict the columns / rows (a boolean var column name or gene names); default: the fit's.
+    signed
+        Diverging colours around zero for signed strengths; otherwise absolute strengths.
+    cluster
+        Order rows and columns by hierarchical clustering (seaborn ``clustermap``; returns its figure).
+    mod
+        Modality of a MuData.
+    cmap
+        Colour map (default ``"RdBu_r"`` signed, ``"viridis"`` otherwise).
+    ax
+        Axes to draw into (not with ``cluster=True``).
+    show
+        Show the figure (``None``: when matplotlib is interactive); nothing is returned then.
+
+    Returns
+    -------
+    The Axes (or the Figure with ``cluster=True``) when not shown.
+    """
+    import seaborn as sns
+
+    frame = adjacency_frame(adata, key=key, regulators=regulators, targets=targets, mod=mod)
+    values = frame if signed else frame.abs()
+    limit = float(np.abs(values.to_numpy()).max()) or 1.0
+    options = {
+        "cmap": cmap or ("RdBu_r" if signed else "viridis"),
+        "vmin": -limit if signed else 0.0,
+        "vmax": limit,
+        "xticklabels": frame.shape[1] <= 60,
+        "yticklabels": frame.shape[0] <= 80,
+        "cbar_kws": {"label": "strength" if signed else "|strength|"},
+    }
+    if cluster:
+        if ax is not None:
+            raise ValueError("cluster=True draws its own figure; leave ax=None.")
+        grid = sns.clustermap(values, **options)
+        grid.ax_heatmap.set_xlabel("regulator")
+        grid.ax_heatmap.set_ylabel("target")
+        result = grid.figure
+    else:
+        if ax is None:
+            size = (min(2 + 0.3 * frame.shape[1], 16), min(1.5 + 0.3 * frame.shape[0], 16))
+            _, ax = plt.subplots(figsize=size)
+        sns.heatmap(values, ax=ax, square=frame.shape[0] <= 40 and frame.shape[1] <= 40, **options)
+        ax.set_xlabel("regulator")
+        ax.set_ylabel("target")
+        ax.set_title(f"{key}: target x regulator")
+        result = ax
+    if show is None:
+        show = plt.isinteractive()
+    if show:
+        plt.show()
+        return None
+    return result

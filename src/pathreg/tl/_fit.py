@@ -1,0 +1,371 @@
+"""``tl.fit_dynamics``: from an AnnData to a TF -> target network stored in it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from anndata import AnnData
+
+from pathreg.models import (
+    METHODS,
+    NeuralODE,
+    feature_sparsity,
+    fit,
+    get_regularizer,
+    resolve_device,
+    weight_sparsity,
+)
+
+from .._settings import logger
+from ._inputs import (
+    GeneSpec,
+    check_unique_var_names,
+    expression,
+    gene_mask,
+    lineage_table,
+    prior_mask,
+    resolve_modality,
+    time_values,
+)
+from ._readout import cell_predictions, lineage_errors, predict_lineages, signed_strength
+from ._trajectories import LineageBins, bin_lineages, scale_time, shooting_windows
+
+DEFAULT_TRAINING: dict[str, Any] = {
+    "n_epochs": 600,
+    "lr": 1e-2,
+    "lr_schedule": "cosine",
+    "early_stopping": False,
+}
+"""Training settings of :func:`fit_dynamics` unless overridden by its keyword arguments."""
+
+
+@dataclass
+class _Problem:
+    """Everything validated and extracted from the AnnData before anything is fitted or written."""
+
+    state_genes: list[str]
+    regulator_genes: list[str]
+    target_genes: list[str]
+    input_index: np.ndarray
+    state_columns: np.ndarray
+    scaled_time: np.ndarray
+    time_offset: float
+    time_span: float
+    bins: list[LineageBins]
+    allowed: np.ndarray | None
+
+
+def _prepare(
+    adata: AnnData,
+    *,
+    time_key: str,
+    lineage_key: str | None,
+    regulators: GeneSpec,
+    targets: GeneSpec,
+    prior,
+    layer: str | None,
+    n_bins: int,
+) -> _Problem:
+    check_unique_var_names(adata)
+    time = time_values(adata, time_key)
+    lineages = lineage_table(adata, lineage_key)
+    regulator_mask = gene_mask(adata, regulators, argument="regulators")
+    target_mask = gene_mask(adata, targets, argument="targets")
+    if n_bins < 2:
+        raise ValueError(f"n_bins must be at least 2, got {n_bins}.")
+    state_mask = regulator_mask | target_mask
+    state_columns = np.flatnonzero(state_mask)
+    state_genes = adata.var_names[state_columns].tolist()
+    regulator_genes = adata.var_names[regulator_mask].tolist()
+    target_genes = adata.var_names[target_mask].tolist()
+    input_index = np.flatnonzero(regulator_mask[state_columns])
+    used = lineages.to_numpy().any(axis=1)
+    bad_time = ~np.isfinite(time[used])
+    if bad_time.any():
+        raise ValueError(
+            f"adata.obs[{time_key!r}] has {int(bad_time.sum())} NaN or infinite values among the {int(used.sum())} "
+            "cells used; recompute the pseudotime or exclude those cells from the lineages."
+        )
+    values = expression(adata, layer)[:, state_columns]
+    scaled_time, offset, span = scale_time(time, used)
+    bins = bin_lineages(scaled_time, values, lineages, n_bins=n_bins)
+    allowed = None
+    if prior is not None:
+        target_rows = prior_mask(adata, prior, state_genes, regulator_genes)
+        # state genes that are not targets keep unrestricted dynamics
+        target_rows[~np.isin(state_genes, target_genes)] = True
+        allowed = target_rows
+    return _Problem(
+        state_genes,
+        regulator_genes,
+        target_genes,
+        input_index,
+        state_columns,
+        scaled_time,
+        offset,
+        span,
+        bins,
+        allowed,
+    )
+
+
+def fit_dynamics(
+    adata,
+    *,
+    method: str = "pathreg",
+    time_key: str = "dpt_pseudotime",
+    lineage_key: str | None = None,
+    regulators: GeneSpec = None,
+    targets: GeneSpec = None,
+    prior: str | pd.DataFrame | None = None,
+    layer: str | None = None,
+    mod: str | None = None,
+    n_bins: int = 20,
+    window: int | None = 2,
+    hidden: Sequence[int] = (32,),
+    activation: str | None = "tanh",
+    decay: bool = True,
+    lambda_: float | None = None,
+    regularizer_options: dict | None = None,
+    solver: str = "rk4",
+    key_added: str = "pathreg",
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+    copy: bool = False,
+    **training_options,
+) -> NeuralODE | tuple[NeuralODE, Any]:
+    r"""Fit a sparse neural ODE to expression along (pseudo)time and store the inferred network.
+
+    The dynamics of the state genes (regulators and targets) are
+
+    .. math::
+        \frac{dx}{dt} = f_\theta(x_{\mathrm{regulators}}) - e^{\delta} \odot x
+
+    with :math:`f_\theta` a (gated) MLP trained with the chosen sparsity method and a learned
+    per-gene decay (``decay=True``). Trajectories: each lineage's cells are sorted by time and cut
+    into ``n_bins`` bins of equal cell counts; bin means at bin mean times are the observations;
+    time is scaled to ``[0, 1]`` over the cells used. The model is fitted by multiple shooting
+    (each bin predicts the next ``window`` bins from its own mean; ``window=None`` integrates
+    whole lineages from their first bin).
+
+    Parameters
+    ----------
+    adata
+        AnnData, or MuData with ``mod``. Expression should be normalised and log-transformed.
+    method
+        A sparsity method of :data:`pathreg.models.METHODS` (``"none"`` is the unpenalised Base).
+    time_key
+        Column of ``adata.obs`` with each cell's time (see :func:`pathreg.pp.pseudotime`).
+    lineage_key
+        Lineage membership: a boolean cells x lineages table in ``adata.obsm`` (see
+        :func:`pathreg.pp.lineages`) or a categorical ``adata.obs`` column. ``None``: all cells form one lineage.
+    regulators, targets
+        ``None`` (all genes), a boolean ``adata.var`` column name (e.g. ``"is_tf"``) or a list of gene names.
+    prior
+        Optional allowed edges, target x regulator: a key of ``adata.varp`` (non-zero = allowed) or a
+        DataFrame indexed by targets with regulator columns. Edges outside it are exactly absent.
+    layer
+        Expression layer; ``None`` uses ``adata.X``.
+    mod
+        Modality of a MuData.
+    n_bins
+        Bins per lineage (each lineage needs at least ``2 * n_bins`` cells).
+    window
+        Multiple-shooting window in bins, or ``None`` for whole lineages.
+    hidden, activation
+        Hidden layer widths and nonlinearity of :math:`f_\theta`.
+    decay
+        Learn a first-order decay per gene (recommended for expression data).
+    lambda_
+        Penalty strength (``None``: the method's default).
+    regularizer_options
+        Further options of the method's regularizer (e.g. ``{"lambda_1": 0.01}`` for PathReg).
+    solver
+        A torchdiffeq solver name (fixed-grid solvers step on the bin grid).
+    key_added
+        Prefix of the keys written.
+    device
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a :class:`torch.device`.
+    seed
+        Seeds the initialisation and the gate samples.
+    progress
+        Show a progress bar.
+    copy
+        Work on and return a copy instead of modifying ``adata``.
+    **training_options
+        Passed to :func:`pathreg.models.fit` (e.g. ``n_epochs``, ``lr``, ``regime``); defaults in
+        :data:`DEFAULT_TRAINING`.
+
+    Returns
+    -------
+    The fitted :class:`~pathreg.models.NeuralODE` (in evaluation mode; gene names and time scaling in
+    ``model.metadata``), or ``(model, adata_copy)`` with ``copy=True``. Writes, with ``key = key_added``:
+
+    ``adata.varp[f"{key}_adjacency"]``
+        float32 ``n_vars x n_vars``; entry ``[i, j]`` is the signed strength of regulator ``j``'s effect on
+        target ``i``: the mean absolute Jacobian :math:`|\partial f_i / \partial x_j|` over the observed
+        states with the sign of the mean Jacobian, and exactly zero where ``j`` is not a regulator, ``i``
+        not a target, or every path from ``j`` to ``i`` is pruned. Rows are targets, columns regulators.
+    ``adata.layers[f"{key}_prediction"]``
+        float32 ``n_obs x n_vars``: each lineage integrated from its first bin and interpolated at every
+        cell's time (a cell in several lineages gets the mean over them); NaN for cells in no lineage and
+        for genes outside regulators and targets.
+    ``adata.uns[key]``
+        ``params`` (settings), ``history`` (per-epoch ``loss``, ``fit_loss``, ``penalty``,
+        ``feature_sparsity``), ``metrics`` (``lineage_mse`` per lineage, ``feature_sparsity`` and
+        ``weight_sparsity``), ``regulators``, ``targets``, ``lineages`` (names and cell counts).
+
+    Examples
+    --------
+    >>> import pathreg
+    >>> adata = pathreg.datasets.krumsiek11()
+    >>> pathreg.pp.pseudotime(adata, root_key="cell_type", root="progenitor")  # doctest: +SKIP
+    >>> model = pathreg.tl.fit_dynamics(adata, n_epochs=50, progress=False)  # doctest: +SKIP
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; valid names are {list(METHODS)}.")
+    torch_device = resolve_device(device)
+    target_object = data_copy = adata.copy() if copy else adata
+    adata = resolve_modality(target_object, mod)
+    problem = _prepare(
+        adata,
+        time_key=time_key,
+        lineage_key=lineage_key,
+        regulators=regulators,
+        targets=targets,
+        prior=prior,
+        layer=layer,
+        n_bins=n_bins,
+    )
+    regularizer_options = dict(regularizer_options or {})
+    if lambda_ is not None:
+        regularizer_options["lambda_"] = lambda_
+    regularizer = get_regularizer(method, **regularizer_options)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        vector_field = regularizer.build_vector_field(
+            len(problem.input_index), len(problem.state_genes), hidden=tuple(hidden), activation=activation, bias=True
+        )
+        model = NeuralODE(
+            vector_field,
+            input_index=problem.input_index,
+            solver=solver,
+            decay=decay,
+            dependency_mask=None if problem.allowed is None else torch.as_tensor(problem.allowed),
+        )
+    training = {**DEFAULT_TRAINING, **training_options}
+    train_data = shooting_windows(problem.bins, window)
+    logger.info(
+        "Fitting %s on %d lineages x %d bins (%d regulators, %d targets, %d training windows).",
+        method,
+        len(problem.bins),
+        n_bins,
+        len(problem.regulator_genes),
+        len(problem.target_genes),
+        train_data.n_trajectories,
+    )
+    history = fit(
+        model, train_data, regularizer=regularizer, device=torch_device, seed=seed, progress=progress, **training
+    )
+    model.eval()
+    results = _results(model, problem, adata.n_obs)
+    params = {
+        "method": method,
+        "time_key": time_key,
+        "lineage_key": "none" if lineage_key is None else lineage_key,
+        "layer": "X" if layer is None else layer,
+        "n_bins": int(n_bins),
+        "window": 0 if window is None else int(window),
+        "hidden": list(map(int, hidden)),
+        "activation": "none" if activation is None else activation,
+        "decay": bool(decay),
+        "solver": solver,
+        "regularizer": {k: v for k, v in regularizer.hyperparameters().items() if v is not None},
+        "training": {k: v for k, v in training.items() if isinstance(v, (int, float, str, bool))},
+        "prior": "none" if prior is None else (prior if isinstance(prior, str) else "DataFrame"),
+        "seed": int(seed),
+        "device": str(torch_device),
+        "time_offset": problem.time_offset,
+        "time_span": problem.time_span,
+    }
+    model.metadata = {
+        "state_genes": problem.state_genes,
+        "regulators": problem.regulator_genes,
+        "targets": problem.target_genes,
+        "time_key": time_key,
+        "time_offset": problem.time_offset,
+        "time_span": problem.time_span,
+        "n_bins": int(n_bins),
+        "method": method,
+    }
+    history_record = history.to_dict()
+    if history.path:
+        history_record["sparsification_path"] = {
+            name: np.asarray([record[name] for record in history.path], dtype=np.float64)
+            for name in ("lambda_scale", "fit_loss", "n_dependencies", "n_weights", "bic")
+        }
+        history_record["sparsification_path"]["selected"] = int(history.selected)
+    _write(adata, key_added, problem, results, params, history_record)
+    model.cpu()
+    return (model, data_copy) if copy else model
+
+
+def _results(model: NeuralODE, problem: _Problem, n_obs: int) -> dict:
+    """Compute everything to be written (no AnnData involved), on the model's device."""
+    states = np.concatenate([lineage.means for lineage in problem.bins])
+    strength = signed_strength(model, states)  # (n_state, n_regulators)
+    is_target = np.isin(problem.state_genes, problem.target_genes)
+    strength[~is_target] = 0.0
+    predictions = predict_lineages(model, problem.bins)
+    block = np.abs(strength[is_target]) > 0
+    return {
+        "strength": strength,
+        "predictions": predictions,
+        "cells": cell_predictions(problem.bins, predictions, problem.scaled_time, n_obs),
+        "lineage_mse": lineage_errors(problem.bins, predictions),
+        "feature_sparsity": float(1.0 - block.mean()),
+        "weight_sparsity": weight_sparsity(model),
+        "structural_feature_sparsity": feature_sparsity(model.adjacency().detach().cpu()),
+    }
+
+
+def _write(adata: AnnData, key: str, problem: _Problem, results: dict, params: dict, history: dict) -> None:
+    """Assign every result at once, after all were computed."""
+    n_vars = adata.n_vars
+    columns = problem.state_columns
+    regulator_columns = columns[problem.input_index]
+    adjacency = np.zeros((n_vars, n_vars), dtype=np.float32)
+    adjacency[np.ix_(columns, regulator_columns)] = results["strength"]
+    prediction = np.full((adata.n_obs, n_vars), np.nan, dtype=np.float32)
+    prediction[:, columns] = results["cells"]
+    uns = {
+        "params": params,
+        "history": {name: np.asarray(values, dtype=np.float64) for name, values in history.items() if _numeric(values)},
+        **({"sparsification_path": history["sparsification_path"]} if "sparsification_path" in history else {}),
+        "metrics": {
+            "lineage_mse": {name: float(value) for name, value in results["lineage_mse"].items()},
+            "mean_lineage_mse": float(np.mean(list(results["lineage_mse"].values()))),
+            "feature_sparsity": results["feature_sparsity"],
+            "weight_sparsity": float(results["weight_sparsity"]),
+        },
+        "regulators": np.asarray(problem.regulator_genes, dtype=object),
+        "targets": np.asarray(problem.target_genes, dtype=object),
+        "lineages": {
+            "names": np.asarray([lineage.name for lineage in problem.bins], dtype=object),
+            "n_cells": np.asarray([len(lineage.cells) for lineage in problem.bins], dtype=np.int64),
+            "n_bins": np.asarray([len(lineage.times) for lineage in problem.bins], dtype=np.int64),
+        },
+    }
+    adata.varp[f"{key}_adjacency"] = adjacency
+    adata.layers[f"{key}_prediction"] = prediction
+    adata.uns[key] = uns
+
+
+def _numeric(values) -> bool:
+    return isinstance(values, list) and len(values) > 0 and all(isinstance(v, (int, float)) for v in values)

@@ -1,0 +1,80 @@
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import QUICK
+
+import pathreg
+
+
+def test_grn_lists_the_nonzero_edges_strongest_first(fitted):
+    adata, _ = fitted
+    edges = pathreg.tl.grn(adata)
+    assert list(edges.columns) == ["regulator", "target", "weight", "sign"]
+    assert len(edges) == np.count_nonzero(adata.varp["pathreg_adjacency"])
+    assert edges["weight"].is_monotonic_decreasing
+    assert (edges["weight"] > 0).all()
+    top = edges.iloc[0]
+    index = list(adata.var_names)
+    value = adata.varp["pathreg_adjacency"][index.index(top.target), index.index(top.regulator)]
+    assert top.weight == pytest.approx(abs(value))
+    assert top.sign == np.sign(value)
+    assert len(pathreg.tl.grn(adata, top_k=3)) == 3
+    threshold = float(edges["weight"].median())
+    assert (pathreg.tl.grn(adata, min_weight=threshold)["weight"] > threshold).all()
+
+
+def test_to_networkx(fitted):
+    adata, _ = fitted
+    graph = pathreg.tl.to_networkx(adata, top_k=5)
+    edges = pathreg.tl.grn(adata, top_k=5)
+    assert graph.number_of_edges() == 5
+    first = edges.iloc[0]
+    assert graph[first.regulator][first.target]["weight"] == pytest.approx(first.weight)
+
+
+def test_grn_without_a_fit_is_a_clear_error(adata):
+    with pytest.raises(ValueError, match="fit_dynamics"):
+        pathreg.tl.grn(adata, key="nothing")
+
+
+@pytest.fixture(scope="module")
+def second_simulation(tmp_path_factory, krumsiek_prepared):
+    """A new simulation of the same network (scanpy writes its files to ./write)."""
+    import os
+
+    import scanpy as sc
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("sim"))
+    try:
+        other = sc.tl.sim("krumsiek11", seed=7)
+    finally:
+        os.chdir(cwd)
+    other.var_names = krumsiek_prepared.var_names
+    other.obs_names = [f"sim-{i}" for i in range(other.n_obs)]
+    other.obs["realization"] = pd.Categorical([str(i // 160) for i in range(other.n_obs)])
+    pathreg.pp.pseudotime(other, root=0)
+    return other
+
+
+def test_predict_on_a_second_simulation(krumsiek_prepared, second_simulation):
+    train = krumsiek_prepared.copy()
+    train.obs["realization"] = pd.Categorical([str(i // 160) for i in range(train.n_obs)])
+    options = {**QUICK, "n_epochs": 150}
+    trained = pathreg.tl.fit_dynamics(train, lineage_key="realization", **options)
+    untrained = pathreg.tl.fit_dynamics(train.copy(), lineage_key="realization", **{**options, "n_epochs": 1})
+    other = second_simulation.copy()
+    errors = pathreg.tl.predict(other, trained, lineage_key="realization")
+    baseline = pathreg.tl.predict(other.copy(), untrained, lineage_key="realization")
+    assert list(errors.index) == ["0", "1", "2", "3"]
+    assert np.isfinite(errors).all()
+    assert errors.mean() < baseline.mean()
+    assert other.layers["pathreg_prediction"].shape == other.shape
+    assert set(other.uns["pathreg"]["test_metrics"]["lineage_mse"]) == {"0", "1", "2", "3"}
+
+
+def test_predict_needs_the_model_genes(fitted, second_simulation):
+    _, model = fitted
+    other = second_simulation[:, :5].copy()
+    with pytest.raises(ValueError, match="not in var_names"):
+        pathreg.tl.predict(other, model)
