@@ -4,7 +4,7 @@ Loads scanpy's bundled krumsiek11 simulation (11 genes of the myeloid network of
 2011), computes a diffusion pseudotime from the progenitors (not the simulation's own time),
 builds the four lineages from the cell types, fits PathReg with :func:`pathreg.tl.fit_dynamics`,
 and scores the network against the true one next to two baselines computed in the same run:
-|Pearson correlation| and a GENIE3-style random forest. Writes ``pathreg_demo.h5ad`` and
+absolute Pearson correlation and a GENIE3-style random forest. Writes ``pathreg_demo.h5ad`` and
 ``pathreg_demo_adjacency.png``.
 """
 

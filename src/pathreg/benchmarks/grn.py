@@ -76,7 +76,7 @@ def score_network(
 
 
 def pearson_network(expression: np.ndarray) -> np.ndarray:
-    """|Pearson correlation| between every pair of genes (symmetric; a direction-blind baseline)."""
+    """Absolute Pearson correlation between every pair of genes (symmetric; a direction-blind baseline)."""
     expression = np.asarray(expression, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         correlation = np.corrcoef(expression.T)
