@@ -26,6 +26,26 @@ def check_solver(solver: str, step_size: float | None) -> None:
         raise ValueError(f"step_size must be positive, got {step_size}.")
 
 
+def _euler_step(rates, state: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    return state + h * rates(state)
+
+
+def _midpoint_step(rates, state: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    return state + h * rates(state + 0.5 * h * rates(state))
+
+
+def _rk4_step(rates, state: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """One step of the 3/8-rule Runge-Kutta method (torchdiffeq's ``"rk4"``) with per-row step ``h``."""
+    k1 = rates(state)
+    k2 = rates(state + h * k1 / 3)
+    k3 = rates(state + h * (k2 - k1 / 3))
+    k4 = rates(state + h * (k1 - k2 + k3))
+    return state + h * (k1 + 3 * (k2 + k3) + k4) / 8
+
+
+_EXPLICIT_TABLEAUS = {"euler": _euler_step, "midpoint": _midpoint_step, "rk4": _rk4_step}
+
+
 class _ODEModel(nn.Module):
     """Shared solver settings and trajectory prediction of the ODE models."""
 
@@ -197,6 +217,44 @@ class NeuralODE(_ODEModel):
         if self.log_decay is None:
             return production
         return production - self.log_decay.exp() * state
+
+    def predict(self, trajectories: Trajectories) -> torch.Tensor:
+        """Predict every trajectory from its initial state at its own time points.
+
+        With ``"euler"``, ``"midpoint"`` or ``"rk4"`` and no ``step_size``, each trajectory steps
+        from one of its own observation times to the next (one step per interval, all trajectories
+        batched), so trajectories with irregular, different time points cost as many steps as the
+        longest has intervals instead of one step per point of their union. The vector field must
+        then be autonomous (pathreg's are). Other solvers integrate the batch over the union of times.
+
+        Returns
+        -------
+        ``(n_trajectories, n_times, n_dims)``.
+        """
+        if self.solver in _EXPLICIT_TABLEAUS and self.step_size is None:
+            return self._step_observation_grids(trajectories)
+        return super().predict(trajectories)
+
+    def _step_observation_grids(self, trajectories: Trajectories) -> torch.Tensor:
+        step = _EXPLICIT_TABLEAUS[self.solver]
+        intervals = trajectories.times.diff(dim=1).unsqueeze(-1)  # (batch, n_times - 1, 1); padding gives 0
+        state = trajectories.initial_state
+        zero_time = torch.zeros((), dtype=state.dtype, device=state.device)
+
+        def rates(x: torch.Tensor) -> torch.Tensor:
+            return self.rhs(zero_time, x)
+
+        states = [state]
+        with ExitStack() as stack:
+            for module in self.vector_field.modules():
+                if isinstance(module, GatedLinear):
+                    stack.enter_context(module.frozen())
+            for index in range(intervals.shape[1]):
+                state = step(rates, state, intervals[:, index])
+                states.append(state)
+        solution = torch.stack(states, dim=1)
+        skip = self._outer_skip(self._inputs(trajectories.initial_state))
+        return solution if skip is None else solution + skip.unsqueeze(1)
 
     def forward(self, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Solve from ``x0`` (``(batch, state_dim)``) over times ``t`` (1-d, starting at the initial time).
