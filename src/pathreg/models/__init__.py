@@ -4,6 +4,7 @@ Vector fields, hard-concrete gates, sparsity regularizers, first- and second-ord
 as one batch, training, metrics and model files.
 """
 
+from ._collocation import fit_collocation
 from ._device import resolve_device
 from ._gates import (
     BETA,
@@ -72,6 +73,7 @@ __all__ = [
     "edge_scores",
     "feature_sparsity",
     "fit",
+    "fit_collocation",
     "gate_probabilities",
     "get_regularizer",
     "group_soft_threshold",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -14,8 +14,9 @@ from anndata import AnnData
 from pathreg.models import (
     METHODS,
     NeuralODE,
-    feature_sparsity,
+    Regularizer,
     fit,
+    fit_collocation,
     get_regularizer,
     resolve_device,
     weight_sparsity,
@@ -32,16 +33,25 @@ from ._inputs import (
     resolve_modality,
     time_values,
 )
-from ._readout import cell_predictions, lineage_errors, predict_lineages, signed_strength
-from ._trajectories import LineageBins, bin_lineages, scale_time, shooting_windows
+from ._readout import cell_predictions, lineage_errors, normalize_targets, predict_lineages, signed_strength
+from ._trajectories import LineageBins, bin_lineages, derivative_estimates, scale_time, shooting_windows
 
-DEFAULT_TRAINING: dict[str, Any] = {
-    "n_epochs": 600,
-    "lr": 1e-2,
-    "lr_schedule": "cosine",
-    "early_stopping": False,
+DEFAULT_TRAINING: dict[str, dict[str, Any]] = {
+    "collocation": {
+        "n_epochs": 2000,
+        "lr": 1e-2,
+        "gate_lr": 0.1,
+        "weight_decay": 1e-3,
+        "warmup_fraction": 0.4,
+        "refit_fraction": 0.2,
+    },
+    "shooting": {"n_epochs": 600, "lr": 1e-2, "lr_schedule": "cosine", "early_stopping": False},
 }
-"""Training settings of :func:`fit_dynamics` unless overridden by its keyword arguments."""
+"""Training settings of :func:`fit_dynamics` per objective unless overridden by its keyword arguments."""
+
+COLLOCATION_LAMBDA = {"pathreg": 3.0, "l0": 3.0}
+"""Default penalty of the gated methods with the collocation objective, whose error is relative to the
+derivatives' variance (1 = the error of predicting the mean derivative)."""
 
 
 @dataclass
@@ -70,6 +80,7 @@ def _prepare(
     prior,
     layer: str | None,
     n_bins: int,
+    time_scale: str = "pseudotime",
 ) -> _Problem:
     check_unique_var_names(adata)
     time = time_values(adata, time_key)
@@ -93,7 +104,7 @@ def _prepare(
         )
     values = expression(adata, layer)[:, state_columns]
     scaled_time, offset, span = scale_time(time, used)
-    bins = bin_lineages(scaled_time, values, lineages, n_bins=n_bins)
+    bins = bin_lineages(scaled_time, values, lineages, n_bins=n_bins, time_scale=time_scale)
     allowed = None
     if prior is not None:
         target_rows = prior_mask(adata, prior, state_genes, regulator_genes)
@@ -125,7 +136,11 @@ def fit_dynamics(
     prior: str | pd.DataFrame | None = None,
     layer: str | None = None,
     mod: str | None = None,
-    n_bins: int = 20,
+    n_bins: int = 40,
+    time_scale: Literal["rank", "pseudotime"] = "rank",
+    objective: Literal["collocation", "shooting"] = "collocation",
+    n_seeds: int = 5,
+    normalize: bool = True,
     window: int | None = 2,
     hidden: Sequence[int] = (32,),
     activation: str | None = "tanh",
@@ -148,11 +163,29 @@ def fit_dynamics(
         \frac{dx}{dt} = f_\theta(x_{\mathrm{regulators}}) - e^{\delta} \odot x
 
     with :math:`f_\theta` a (gated) MLP trained with the chosen sparsity method and a learned
-    per-gene decay (``decay=True``). Trajectories: each lineage's cells are sorted by time and cut
-    into ``n_bins`` bins of equal cell counts; bin means at bin mean times are the observations;
-    time is scaled to ``[0, 1]`` over the cells used. The model is fitted by multiple shooting
-    (each bin predicts the next ``window`` bins from its own mean; ``window=None`` integrates
-    whole lineages from their first bin).
+    per-gene decay (``decay=True``).
+
+    Trajectories: each lineage's cells are sorted by time and cut into ``n_bins`` bins of equal
+    cell counts; bin means are the observations. With ``time_scale="rank"`` (default) a cell's model
+    time is its rank along its lineage in ``[0, 1]`` (cells are assumed to be sampled at a steady
+    rate along the process, so cell density measures time spent; DPT pseudotime measures change of
+    expression instead, and makes a steady state and a fast transition look alike); with
+    ``"pseudotime"`` it is the pseudotime scaled to ``[0, 1]`` over the cells used.
+
+    Objective: ``"collocation"`` (default) fits :math:`f_\theta - e^{\delta} x` to the derivatives of
+    the bin means (second-order finite differences along each lineage), relative to their variance:
+    a warm-up without penalty, the penalised phase (one gate sample per step), then a refit of the
+    selected structure with exact zeros kept (``warmup_fraction``, ``refit_fraction``). It needs no
+    ODE solve. ``"shooting"`` integrates the ODE from every bin over the next ``window`` bins
+    (multiple shooting; ``window=None``: whole lineages from their first bin) with
+    :func:`pathreg.models.fit`. ``n_seeds`` models (seeds ``seed``, ``seed + 1``, ...) are fitted and
+    their networks and predictions averaged, which stabilises the ranking of edges.
+
+    Readout: for every model, the mean absolute Jacobian :math:`|\partial f_i / \partial x_j|` over
+    the bin means with the sign of the mean Jacobian, exactly zero where no path of non-zero gated
+    weights joins regulator ``j`` to target ``i``; with ``normalize=True`` each target's row is
+    divided by the sum of its absolute strengths from the other regulators (so that targets with
+    fast and slow dynamics compare, as GENIE3's per-target importances); then averaged over models.
 
     Parameters
     ----------
@@ -176,6 +209,17 @@ def fit_dynamics(
         Modality of a MuData.
     n_bins
         Bins per lineage (each lineage needs at least ``2 * n_bins`` cells).
+    objective
+        ``"collocation"`` or ``"shooting"`` (see above).
+    n_seeds
+        Number of models in the ensemble.
+    time_scale
+        ``"rank"``: model time of a cell = its rank along the lineage's pseudotime, in ``[0, 1]`` (cells
+        assumed sampled at a constant rate, so that cell density measures time spent; bins equally spaced).
+        ``"pseudotime"``: the scaled pseudotime itself (measures change of expression, not time).
+    normalize
+        Scale every target's row of the adjacency so that its absolute strengths from the other
+        regulators sum to one (comparable across targets, as GENIE3's per-target importances).
     window
         Multiple-shooting window in bins, or ``None`` for whole lineages.
     hidden, activation
@@ -183,7 +227,8 @@ def fit_dynamics(
     decay
         Learn a first-order decay per gene (recommended for expression data).
     lambda_
-        Penalty strength (``None``: the method's default).
+        Penalty strength. ``None``: :data:`COLLOCATION_LAMBDA` for the gated methods with the collocation
+        objective (3.0: relative to the derivatives' variance), the regularizer's default otherwise.
     regularizer_options
         Further options of the method's regularizer (e.g. ``{"lambda_1": 0.01}`` for PathReg).
     solver
@@ -199,8 +244,9 @@ def fit_dynamics(
     copy
         Work on and return a copy instead of modifying ``adata``.
     **training_options
-        Passed to :func:`pathreg.models.fit` (e.g. ``n_epochs``, ``lr``, ``regime``); defaults in
-        :data:`DEFAULT_TRAINING`.
+        Passed to :func:`pathreg.models.fit_collocation` (``n_epochs``, ``lr``, ``gate_lr``, ``weight_decay``,
+        ``warmup_fraction``, ``refit_fraction``) or :func:`pathreg.models.fit` (shooting: e.g. ``n_epochs``,
+        ``lr``, ``regime``); defaults in :data:`DEFAULT_TRAINING`.
 
     Returns
     -------
@@ -209,13 +255,12 @@ def fit_dynamics(
 
     ``adata.varp[f"{key}_adjacency"]``
         float32 ``n_vars x n_vars``; entry ``[i, j]`` is the signed strength of regulator ``j``'s effect on
-        target ``i``: the mean absolute Jacobian :math:`|\partial f_i / \partial x_j|` over the observed
-        states with the sign of the mean Jacobian, and exactly zero where ``j`` is not a regulator, ``i``
-        not a target, or every path from ``j`` to ``i`` is pruned. Rows are targets, columns regulators.
+        target ``i`` (the readout above), exactly zero where ``j`` is not a regulator, ``i`` not a target,
+        or every path from ``j`` to ``i`` is pruned in every model. Rows are targets, columns regulators.
     ``adata.layers[f"{key}_prediction"]``
-        float32 ``n_obs x n_vars``: each lineage integrated from its first bin and interpolated at every
-        cell's time (a cell in several lineages gets the mean over them); NaN for cells in no lineage and
-        for genes outside regulators and targets.
+        float32 ``n_obs x n_vars``: each lineage integrated from its first bin (ensemble mean) and
+        interpolated at every cell's time (a cell in several lineages gets the mean over them); NaN for
+        cells in no lineage and for genes outside regulators and targets.
     ``adata.uns[key]``
         ``params`` (settings), ``history`` (per-epoch ``loss``, ``fit_loss``, ``penalty``,
         ``feature_sparsity``), ``metrics`` (``lineage_mse`` per lineage, ``feature_sparsity`` and
@@ -242,46 +287,49 @@ def fit_dynamics(
         prior=prior,
         layer=layer,
         n_bins=n_bins,
+        time_scale=time_scale,
     )
     regularizer_options = dict(regularizer_options or {})
+    if lambda_ is None and objective == "collocation":
+        lambda_ = COLLOCATION_LAMBDA.get(method)
     if lambda_ is not None:
         regularizer_options["lambda_"] = lambda_
     regularizer = get_regularizer(method, **regularizer_options)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        vector_field = regularizer.build_vector_field(
-            len(problem.input_index), len(problem.state_genes), hidden=tuple(hidden), activation=activation, bias=True
-        )
-        model = NeuralODE(
-            vector_field,
-            input_index=problem.input_index,
-            solver=solver,
-            decay=decay,
-            dependency_mask=None if problem.allowed is None else torch.as_tensor(problem.allowed),
-        )
-    training = {**DEFAULT_TRAINING, **training_options}
-    train_data = shooting_windows(problem.bins, window)
+    if objective not in DEFAULT_TRAINING:
+        raise ValueError(f"objective must be one of {list(DEFAULT_TRAINING)}, got {objective!r}.")
+    if n_seeds < 1:
+        raise ValueError(f"n_seeds must be at least 1, got {n_seeds}.")
+    training = {**DEFAULT_TRAINING[objective], **training_options}
     logger.info(
-        "Fitting %s on %d lineages x %d bins (%d regulators, %d targets, %d training windows).",
+        "Fitting %s (%s, %d seed(s)) on %d lineages x %d bins (%d regulators, %d targets).",
         method,
+        objective,
+        n_seeds,
         len(problem.bins),
         n_bins,
         len(problem.regulator_genes),
         len(problem.target_genes),
-        train_data.n_trajectories,
     )
-    history = fit(
-        model, train_data, regularizer=regularizer, device=torch_device, seed=seed, progress=progress, **training
-    )
-    model.eval()
-    results = _results(model, problem, adata.n_obs)
+    models, histories = [], []
+    for member in range(n_seeds):
+        model = _build_model(problem, regularizer, seed + member, hidden, activation, solver, decay)
+        histories.append(
+            _train(model, problem, regularizer, objective, window, torch_device, seed + member, progress, training)
+        )
+        models.append(model)
+    model, history = models[0], histories[0]
+    results = _results(models, problem, adata.n_obs, normalize=normalize)
     params = {
         "method": method,
         "time_key": time_key,
         "lineage_key": "none" if lineage_key is None else lineage_key,
         "layer": "X" if layer is None else layer,
         "n_bins": int(n_bins),
+        "time_scale": time_scale,
+        "normalize": bool(normalize),
         "window": 0 if window is None else int(window),
+        "objective": objective,
+        "n_seeds": int(n_seeds),
         "hidden": list(map(int, hidden)),
         "activation": "none" if activation is None else activation,
         "decay": bool(decay),
@@ -302,6 +350,7 @@ def fit_dynamics(
         "time_offset": problem.time_offset,
         "time_span": problem.time_span,
         "n_bins": int(n_bins),
+        "time_scale": time_scale,
         "method": method,
     }
     history_record = history.to_dict()
@@ -312,17 +361,73 @@ def fit_dynamics(
         }
         history_record["sparsification_path"]["selected"] = int(history.selected)
     _write(adata, key_added, problem, results, params, history_record)
-    model.cpu()
+    for member in models:
+        member.cpu()
     return (model, data_copy) if copy else model
 
 
-def _results(model: NeuralODE, problem: _Problem, n_obs: int) -> dict:
-    """Compute everything to be written (no AnnData involved), on the model's device."""
+def _build_model(
+    problem: _Problem,
+    regularizer: Regularizer,
+    seed: int,
+    hidden: Sequence[int],
+    activation: str | None,
+    solver: str,
+    decay: bool,
+) -> NeuralODE:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        vector_field = regularizer.build_vector_field(
+            len(problem.input_index), len(problem.state_genes), hidden=tuple(hidden), activation=activation, bias=True
+        )
+        return NeuralODE(
+            vector_field,
+            input_index=problem.input_index,
+            solver=solver,
+            decay=decay,
+            dependency_mask=None if problem.allowed is None else torch.as_tensor(problem.allowed),
+        )
+
+
+def _train(model, problem, regularizer, objective, window, device, seed, progress, training):
+    if objective == "collocation":
+        training = dict(training)
+        n_epochs = int(training.get("n_epochs", 2000))
+        for phase in ("warmup", "refit"):
+            fraction = training.pop(f"{phase}_fraction", 0.0)
+            training.setdefault(f"{phase}_epochs", int(round(fraction * n_epochs)))
+        states, derivatives = derivative_estimates(problem.bins)
+        history = fit_collocation(
+            model, states, derivatives, regularizer=regularizer, device=device, seed=seed, progress=progress, **training
+        )
+    else:
+        history = fit(
+            model,
+            shooting_windows(problem.bins, window),
+            regularizer=regularizer,
+            device=device,
+            seed=seed,
+            progress=progress,
+            **training,
+        )
+    model.eval()
+    return history
+
+
+def _results(models: list[NeuralODE], problem: _Problem, n_obs: int, normalize: bool = False) -> dict:
+    """Compute everything to be written (no AnnData involved): ensemble means over ``models``."""
     states = np.concatenate([lineage.means for lineage in problem.bins])
-    strength = signed_strength(model, states)  # (n_state, n_regulators)
     is_target = np.isin(problem.state_genes, problem.target_genes)
-    strength[~is_target] = 0.0
-    predictions = predict_lineages(model, problem.bins)
+    strengths, lineage_predictions = [], []
+    for model in models:
+        strength = signed_strength(model, states)  # (n_state, n_regulators)
+        strength[~is_target] = 0.0
+        if normalize:
+            strength = normalize_targets(strength, problem.state_genes, problem.regulator_genes)
+        strengths.append(strength)
+        lineage_predictions.append(predict_lineages(model, problem.bins))
+    strength = np.mean(strengths, axis=0).astype(np.float32)
+    predictions = [np.mean(per_lineage, axis=0) for per_lineage in zip(*lineage_predictions, strict=True)]
     block = np.abs(strength[is_target]) > 0
     return {
         "strength": strength,
@@ -330,8 +435,7 @@ def _results(model: NeuralODE, problem: _Problem, n_obs: int) -> dict:
         "cells": cell_predictions(problem.bins, predictions, problem.scaled_time, n_obs),
         "lineage_mse": lineage_errors(problem.bins, predictions),
         "feature_sparsity": float(1.0 - block.mean()),
-        "weight_sparsity": weight_sparsity(model),
-        "structural_feature_sparsity": feature_sparsity(model.adjacency().detach().cpu()),
+        "weight_sparsity": float(np.mean([weight_sparsity(model) for model in models])),
     }
 
 

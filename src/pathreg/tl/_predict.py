@@ -65,7 +65,13 @@ def predict(
     columns = adata.var_names.get_indexer(genes)
     values = expression(adata, layer)[:, columns]
     scaled = (time - metadata["time_offset"]) / metadata["time_span"]
-    bins = bin_lineages(scaled, values, lineages, n_bins=n_bins or metadata["n_bins"])
+    bins = bin_lineages(
+        scaled,
+        values,
+        lineages,
+        n_bins=n_bins or metadata["n_bins"],
+        time_scale=metadata.get("time_scale", "pseudotime"),
+    )
     model.eval()
     with torch.no_grad():
         predictions = predict_lineages(model, bins)

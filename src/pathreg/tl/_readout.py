@@ -45,6 +45,19 @@ def signed_strength(model: NeuralODE, states: np.ndarray) -> np.ndarray:
     return strength.astype(np.float32)
 
 
+def normalize_targets(strength: np.ndarray, state_genes: list[str], regulator_genes: list[str]) -> np.ndarray:
+    """Scale every target's row so that its absolute strengths from regulators other than itself sum to one.
+
+    Targets differ in their rates and ranges, so raw Jacobians rank edges mostly by target; per
+    target, the shares of the regulators are comparable across targets (as GENIE3's importances,
+    normalised per target). Self-regulation is kept, on the same scale, but does not enter the sum.
+    """
+    strength = np.asarray(strength, dtype=np.float64).copy()
+    is_self = np.asarray(state_genes)[:, None] == np.asarray(regulator_genes)[None, :]
+    total = np.where(is_self, 0.0, np.abs(strength)).sum(axis=1, keepdims=True)
+    return np.divide(strength, total, out=np.zeros_like(strength), where=total > 0).astype(np.float32)
+
+
 @torch.no_grad()
 def predict_lineages(model: NeuralODE, bins: list[LineageBins]) -> list[np.ndarray]:
     """Integrate every lineage from its first bin; the prediction at each bin time, ``(n_bins, n_state)`` each."""
@@ -69,7 +82,8 @@ def cell_predictions(
     total = np.zeros((n_obs, n_state), dtype=np.float64)
     count = np.zeros(n_obs, dtype=np.int64)
     for lineage, predicted in zip(bins, predictions, strict=True):
-        cell_time = np.clip(scaled_time[lineage.cells], lineage.times[0], lineage.times[-1])
+        own_time = scaled_time[lineage.cells] if lineage.cell_times is None else lineage.cell_times
+        cell_time = np.clip(own_time, lineage.times[0], lineage.times[-1])
         for gene in range(n_state):
             total[lineage.cells, gene] += np.interp(cell_time, lineage.times, predicted[:, gene])
         count[lineage.cells] += 1

@@ -40,6 +40,8 @@ class LineageBins:
         Cells per bin.
     cells
         Integer positions (in the AnnData) of the lineage's cells, in time order.
+    cell_times
+        Model time of every cell of ``cells`` (``None``: the scaled input time).
     """
 
     name: str
@@ -47,6 +49,7 @@ class LineageBins:
     means: np.ndarray
     counts: np.ndarray
     cells: np.ndarray
+    cell_times: np.ndarray | None = None
 
 
 def scale_time(time: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -58,8 +61,17 @@ def scale_time(time: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, float, f
     return (time - t_min) / span, t_min, span
 
 
-def bin_lineages(time: np.ndarray, expression: np.ndarray, lineages: pd.DataFrame, *, n_bins: int) -> list[LineageBins]:
+def bin_lineages(
+    time: np.ndarray, expression: np.ndarray, lineages: pd.DataFrame, *, n_bins: int, time_scale: str = "pseudotime"
+) -> list[LineageBins]:
     """Bin every lineage's cells along time into ``n_bins`` bins of equal cell counts.
+
+    ``time_scale="pseudotime"``: a bin's time is the mean (scaled) time of its cells.
+    ``time_scale="rank"``: the model time of a cell is its rank along the lineage's (pseudo)time,
+    scaled to ``[0, 1]``; bins of equal cell counts are then equally spaced. This assumes cells are
+    sampled at a constant rate along the process, so that the density of cells along pseudotime
+    measures the time spent there (pseudotime itself measures change of expression, not time:
+    dwelling in a steady state and fast transitions look alike).
 
     Raises
     ------
@@ -90,9 +102,15 @@ def bin_lineages(time: np.ndarray, expression: np.ndarray, lineages: pd.DataFram
             times = np.array([time[cells[chunk]].mean() for chunk in chunks])
         if len(chunks) < 2:
             raise ValueError(f"All cells of lineage {name!r} have the same time; a dynamical model needs time to vary.")
+        cell_times = None
+        if time_scale == "rank":
+            cell_times = (np.arange(len(cells)) + 0.5) / len(cells)
+            times = np.array([cell_times[chunk].mean() for chunk in chunks])
+        elif time_scale != "pseudotime":
+            raise ValueError(f"time_scale must be 'pseudotime' or 'rank', got {time_scale!r}.")
         means = np.stack([expression[cells[chunk]].mean(axis=0) for chunk in chunks])
         counts = np.array([len(chunk) for chunk in chunks])
-        result.append(LineageBins(str(name), times, means.astype(np.float32), counts, cells))
+        result.append(LineageBins(str(name), times, means.astype(np.float32), counts, cells, cell_times))
     return result
 
 
@@ -123,3 +141,22 @@ def shooting_windows(bins: list[LineageBins], window: int | None) -> Trajectorie
 def whole_lineages(bins: list[LineageBins]) -> Trajectories:
     """Every lineage as one trajectory from its first bin."""
     return shooting_windows(bins, None)
+
+
+def derivative_estimates(bins: list[LineageBins]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bin means and their time derivatives by second-order finite differences along each lineage.
+
+    Returns
+    -------
+    ``(states, derivatives)``, each ``(total number of bins, n_genes)``.
+    """
+    states, derivatives = [], []
+    for lineage in bins:
+        states.append(lineage.means)
+        derivatives.append(
+            np.gradient(lineage.means, lineage.times, axis=0, edge_order=2 if len(lineage.times) > 2 else 1)
+        )
+    return (
+        torch.as_tensor(np.concatenate(states), dtype=torch.float32),
+        torch.as_tensor(np.concatenate(derivatives).astype(np.float32)),
+    )
