@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-BENCHMARKS = ("synthetic",)
+BENCHMARKS = ("synthetic", "krumsiek11")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

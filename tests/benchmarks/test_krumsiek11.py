@@ -1,0 +1,23 @@
+from pathreg.benchmarks import krumsiek11
+
+
+def test_one_variant_runs_and_scores():
+    results = krumsiek11.run(["one seed instead of five"], [0])
+    assert list(results.columns) == list(krumsiek11.COLUMNS)
+    row = results.iloc[0]
+    assert 0.0 <= row.auprc <= 1.0
+    assert 0.0 <= row.auroc <= 1.0
+    assert row.auprc > 0.3  # well above the edge density 0.236
+    table = krumsiek11.summary_table(results)
+    assert table.splitlines()[2].startswith("| one seed instead of five |")
+
+
+def test_variants_are_valid_options():
+    import inspect
+
+    import pathreg
+
+    parameters = set(inspect.signature(pathreg.tl.fit_dynamics).parameters)
+    training = {"weight_decay"}
+    for _, options in krumsiek11.VARIANTS.values():
+        assert set(options) <= parameters | training
