@@ -61,7 +61,8 @@ def adjacency(
     mod
         Modality of a MuData.
     cmap
-        Colour map (default ``"RdBu_r"`` signed, ``"viridis"`` otherwise).
+        Colour map (default ``"RdBu_r"`` signed, ``"viridis"`` otherwise). The colour range is set by the
+        entries off the diagonal (self-regulation beyond it is drawn at the end of the scale).
     ax
         Axes to draw into (not with ``cluster=True``).
     show
@@ -75,7 +76,10 @@ def adjacency(
 
     frame = adjacency_frame(adata, key=key, regulators=regulators, targets=targets, mod=mod)
     values = frame if signed else frame.abs()
-    limit = float(np.abs(values.to_numpy()).max()) or 1.0
+    # the colour range follows regulation of other genes: strong self-regulation would wash out the rest
+    is_self = frame.index.to_numpy()[:, None] == frame.columns.to_numpy()[None, :]
+    magnitudes = np.abs(values.to_numpy())
+    limit = float((magnitudes[~is_self] if (~is_self).any() else magnitudes).max()) or 1.0
     options = {
         "cmap": cmap or ("RdBu_r" if signed else "viridis"),
         "vmin": -limit if signed else 0.0,
