@@ -1,0 +1,32 @@
+"""Execute the stored tutorials end to end, so that they cannot silently break."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TUTORIALS = sorted((Path(__file__).parents[1] / "tutorials").glob("*.ipynb"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", TUTORIALS, ids=[path.stem for path in TUTORIALS])
+def test_tutorial_runs(path, tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=600, resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    errors = [output for cell in notebook.cells for output in cell.get("outputs", []) if output.output_type == "error"]
+    assert not errors
+
+
+def test_tutorials_are_stored_executed():
+    assert TUTORIALS, "no tutorials found"
+    nbformat = pytest.importorskip("nbformat")
+    for path in TUTORIALS:
+        notebook = nbformat.read(path, as_version=4)
+        code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        assert all(cell.get("execution_count") for cell in code_cells), f"{path.name} is not stored executed"
+        images = sum("image/png" in output.get("data", {}) for cell in code_cells for output in cell.outputs)
+        assert images >= 1, f"{path.name} has no figures"
