@@ -18,6 +18,7 @@ extensions = [
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
+    "sphinxcontrib.bibtex",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
@@ -40,10 +41,15 @@ nb_execution_mode = "off"
 myst_enable_extensions = ["colon_fence", "dollarmath", "amsmath", "deflist"]
 myst_heading_anchors = 3
 
+# References (docs/references.bib), cited with {cite:p}`key` and listed on references.md
+bibtex_bibfiles = ["references.bib"]
+bibtex_default_style = "plain"
+bibtex_reference_style = "author_year"
+
 # The docs build offline: cross-references to other projects stay plain text unless a mapping
 # is added here (each entry needs network access at build time).
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 
 html_theme = "alabaster"
 html_title = "pathreg"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
