@@ -76,9 +76,10 @@ METHOD_SETTINGS: dict[str, dict] = {
     "none": {"regularizer": {}, "training": {"sparsification_scales": (), "n_epochs": 200, "select": "last"}},
     "l0": {"regularizer": {"lambda_": 0.1, "log_alpha_init": 4.0}, "training": {"gate_lr": 0.15}},
     "cnode": {"regularizer": {"lambda_": 0.01}, "training": {}},
+    # lr 0.01: at 0.03 the penalised stages (one gate sample per step) diverge and are undone
     "pathreg": {
         "regularizer": {"lambda_": 0.1, "lambda_1": 0.01, "log_alpha_init": 4.0},
-        "training": {"gate_lr": 0.15, "n_epochs": 9900},
+        "training": {"lr": 0.01, "gate_lr": 0.15, "n_epochs": 9900},
     },
     "lassonet_inner": {"regularizer": {"lambda_": 1.0}, "training": {}},
     "lassonet_outer": {"regularizer": {"lambda_": 1.0}, "training": {}},
