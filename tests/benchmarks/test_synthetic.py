@@ -71,3 +71,12 @@ def test_base_method_runs_end_to_end(tmp_path):
     assert row["method"] == "none"
     assert row["train_mse"] < 1e-4  # the linear system is fitted precisely
     assert row["edge_recall"] == 1.0
+
+
+@pytest.mark.slow
+def test_run_returns_the_fitted_dependency_matrices():
+    results, adjacency = synthetic.run(["none"], [0], return_adjacency=True)
+    matrix = adjacency[("none", 0)]
+    assert len(matrix) == 3
+    assert all(len(row) == 6 for row in matrix)
+    assert results.loc[0, "feature_sparsity"] == pytest.approx(sum(abs(v) < 1e-5 for row in matrix for v in row) / 18)

@@ -92,7 +92,8 @@ def run_one(method: str, seed: int, device: str = "cpu") -> dict:
 
     Returns
     -------
-    One row with the keys of :data:`COLUMNS`.
+    One row with the keys of :data:`COLUMNS`, plus ``adjacency``: the fitted 3 x 6 dependency matrix
+    (accelerations x ``[x, v]``) as a nested list.
     """
     settings = METHOD_SETTINGS[method]
     system = synthetic_second_order()
@@ -131,6 +132,7 @@ def run_one(method: str, seed: int, device: str = "cpu") -> dict:
         "edge_precision": scores["precision"],
         "edge_recall": scores["recall"],
         "seconds": seconds,
+        "adjacency": adjacency.tolist(),
     }
 
 
@@ -139,12 +141,20 @@ def _run_one_single_threaded(arguments: tuple[str, int, str]) -> dict:
     return run_one(*arguments)
 
 
-def run(methods: Sequence[str], seeds: Sequence[int], *, device: str = "cpu", jobs: int = 1) -> pd.DataFrame:
+def run(
+    methods: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    device: str = "cpu",
+    jobs: int = 1,
+    return_adjacency: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, dict[tuple[str, int], list]]:
     """Run every method with every seed; ``jobs`` worker processes on the CPU.
 
     Returns
     -------
-    One row per method and seed, columns :data:`COLUMNS`.
+    One row per method and seed, columns :data:`COLUMNS`; with ``return_adjacency`` also the fitted
+    dependency matrices by ``(method, seed)``.
     """
     unknown = [m for m in methods if m not in METHOD_SETTINGS]
     if unknown:
@@ -155,7 +165,10 @@ def run(methods: Sequence[str], seeds: Sequence[int], *, device: str = "cpu", jo
             rows = list(pool.map(_run_one_single_threaded, tasks))
     else:
         rows = [run_one(*task) for task in tasks]
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    results = pd.DataFrame(rows, columns=list(COLUMNS))
+    if return_adjacency:
+        return results, {(row["method"], row["seed"]): row["adjacency"] for row in rows}
+    return results
 
 
 def summary_table(results: pd.DataFrame) -> str:
