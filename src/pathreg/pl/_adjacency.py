@@ -12,6 +12,8 @@ from matplotlib.axes import Axes
 from pathreg.tl._grn import _adjacency
 from pathreg.tl._inputs import gene_mask, resolve_modality
 
+from ._utils import finish
+
 
 def adjacency_frame(
     adata, *, key: str = "pathreg", regulators=None, targets=None, mod: str | None = None
@@ -104,9 +106,4 @@ def adjacency(
         ax.set_ylabel("target")
         ax.set_title(f"{key}: target x regulator")
         result = ax
-    if show is None:
-        show = plt.isinteractive()
-    if show:
-        plt.show()
-        return None
-    return result
+    return finish(result, show)

@@ -12,6 +12,8 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 
 from pathreg.tl._inputs import close_matches
 
+from ._utils import finish
+
 LOWER_IS_BETTER_WORDS = ("mse", "seconds")
 
 
@@ -175,9 +177,4 @@ def method_comparison(
         spine.set_visible(False)
     if n_runs.max() > 1:
         ax.set_title(f"mean over {n_runs.iloc[0]} runs" if n_runs.nunique() == 1 else "mean over runs")
-    if show is None:
-        show = plt.isinteractive()
-    if show:
-        plt.show()
-        return None
-    return ax
+    return finish(ax, show)

@@ -14,6 +14,8 @@ from matplotlib.patches import Patch
 from pathreg.tl._grn import to_networkx
 from pathreg.tl._inputs import close_matches, resolve_modality
 
+from ._utils import finish
+
 ACTIVATION_COLOR = "#d62728"
 REPRESSION_COLOR = "#1f77b4"
 REGULATOR_COLOR = "#ffb000"
@@ -151,9 +153,4 @@ def network(
     )
     ax.set_title(f"{key}: top {graph.number_of_edges()} edges")
     ax.set_axis_off()
-    if show is None:
-        show = plt.isinteractive()
-    if show:
-        plt.show()
-        return None
-    return ax
+    return finish(ax, show)

@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ._adjacency import adjacency_frame
+from ._utils import finish
 
 ZEROS_GID = "exact-zeros"
 
@@ -134,9 +135,4 @@ def sparsity(
         if ax is None:
             figure.tight_layout()
         result = figure
-    if show is None:
-        show = plt.isinteractive()
-    if show:
-        plt.show()
-        return None
-    return result
+    return finish(result, show)

@@ -8,6 +8,8 @@ from matplotlib.axes import Axes
 
 from pathreg.tl._inputs import close_matches
 
+from ._utils import finish
+
 LOSSES = {"loss": "#222222", "fit_loss": "#4c72b0", "penalty": "#c44e52"}
 SPARSITY_COLOR = "#55a868"
 
@@ -82,9 +84,4 @@ def training(adata, *, key: str = "pathreg", ax: Axes | None = None, show: bool 
     ax.legend(handles, labels, fontsize="small", frameon=False, loc="best")
     ax.set_title(f"{key}: training")
     ax.set_xlim(0.5, n_epochs + 0.5)
-    if show is None:
-        show = plt.isinteractive()
-    if show:
-        plt.show()
-        return None
-    return ax
+    return finish(ax, show)

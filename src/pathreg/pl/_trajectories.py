@@ -13,6 +13,8 @@ from scipy import sparse
 
 from pathreg.tl._inputs import close_matches, lineage_table, time_values
 
+from ._utils import finish
+
 SHARED_COLOR = "#9e9e9e"
 
 
@@ -144,9 +146,4 @@ def trajectories(
     panels[0].legend(fontsize="x-small", markerscale=2, frameon=False)
     if axes is None:
         figure.tight_layout()
-    if show is None:
-        show = plt.isinteractive()
-    if show:
-        plt.show()
-        return None
-    return figure
+    return finish(figure, show)
