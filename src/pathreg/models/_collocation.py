@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import math
 
 import torch
 from tqdm.auto import tqdm
 
 from ._device import resolve_device
-from ._metrics import feature_sparsity
+from ._metrics import EPS
 from ._ode import NeuralODE
 from ._regularizers import Regularizer, get_regularizer
 from ._training import History, _after_step, _fixed_support, _parameter_groups, _set_gate_mode
@@ -94,6 +95,7 @@ def fit_collocation(
             f"at most n_epochs ({n_epochs})."
         )
     model.train()
+    records = []
     support = contextlib.ExitStack()
     for epoch in tqdm(range(n_epochs), disable=not progress, desc=f"collocation {regularizer.name}"):
         refitting = epoch >= n_epochs - refit_epochs
@@ -109,17 +111,20 @@ def fit_collocation(
         loss.backward()
         optimizer.step()
         _after_step(model, regularizer, optimizer.param_groups[0]["lr"], 1.0 if penalised else 0.0)
-        history.loss.append(float(fit_loss.detach()) + float(penalty.detach()))
-        history.fit_loss.append(float(fit_loss.detach()))
-        history.penalty.append(float(penalty.detach()))
-        history.lambda_scale.append(1.0)
+        with torch.no_grad():  # kept on the device: one transfer after the loop, no sync per step
+            pruned = (model.vector_field.adjacency().abs() < EPS).float().mean()
+            records.append(torch.stack([fit_loss.detach(), penalty.detach(), pruned]))
+        history.lambda_scale.append(1.0 if penalised else 0.0)
         history.learning_rate.append(optimizer.param_groups[0]["lr"])
-        with torch.no_grad():
-            history.feature_sparsity.append(feature_sparsity(model.vector_field.adjacency()))
     support.close()
+    fit_losses, penalties, sparsities = torch.stack(records).double().cpu().T.tolist()
+    history.fit_loss.extend(fit_losses)
+    history.penalty.extend(penalties)
+    history.loss.extend(f + p for f, p in zip(fit_losses, penalties, strict=True))
+    history.feature_sparsity.extend(sparsities)
     _set_gate_mode(model, deterministic=False, frozen=False)
     model.eval()
     history.best_epoch = n_epochs - 1
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"The collocation loss became {float(loss)}; lower lr.")
+    if not math.isfinite(history.loss[-1]):
+        raise FloatingPointError(f"The collocation loss became {history.loss[-1]}; lower lr.")
     return history
