@@ -81,8 +81,8 @@ def evaluate_generalization(
 
     Returns
     -------
-    One row per method, batch and lineage with the columns ``method, batch, split ("train"/"test"), lineage,
-    mse, feature_sparsity, weight_sparsity, spurious_feature_sparsity``.
+    One row per method, batch and lineage with the columns ``method``, ``batch``, ``split`` (``"train"`` or
+    ``"test"``), ``lineage``, ``mse``, ``feature_sparsity``, ``weight_sparsity`` and ``spurious_feature_sparsity``.
     """
     data = resolve_modality(adata, mod)
     if batch_key not in data.obs:
