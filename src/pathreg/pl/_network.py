@@ -99,13 +99,15 @@ def network(
     adata = resolve_modality(adata, mod)
     graph = to_networkx(adata, key=key, top_k=top_k)
     highlighted = _highlighted(adata, graph, key, regulators_highlight)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 6))
+    created = ax is None
+    if created:
+        _, ax = plt.subplots(figsize=(7.5, 6))
     if graph.number_of_edges() == 0:
         ax.text(0.5, 0.5, "no non-zero edges", ha="center", va="center", transform=ax.transAxes)
     else:
         if layout == "spring":
-            positions = nx.spring_layout(graph, seed=seed)
+            # wider spacing than networkx's default (k = 1 / sqrt(n)) keeps labels of linked genes apart
+            positions = nx.spring_layout(graph, seed=seed, k=2.5 / np.sqrt(graph.number_of_nodes()))
         elif layout == "kamada_kawai":
             positions = nx.kamada_kawai_layout(graph)
         else:
@@ -153,4 +155,6 @@ def network(
     )
     ax.set_title(f"{key}: top {graph.number_of_edges()} edges")
     ax.set_axis_off()
+    if created:  # make room for the legend right of the graph, so that a plain savefig keeps it
+        ax.figure.tight_layout()
     return finish(ax, show)
