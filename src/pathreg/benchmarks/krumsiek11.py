@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from pathreg.benchmarks._tables import mean_std_table
+
 COLUMNS = ("variant", "seed", "auprc", "auroc", "epr", "feature_sparsity", "seconds")
 LINEAGES = {fate: ["progenitor", fate] for fate in ("Mo", "Ery", "Mk", "Neu")}
 
@@ -82,16 +84,12 @@ def run(variants: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
 
 
 def summary_table(results: pd.DataFrame) -> str:
-    """Markdown table of mean ± standard deviation per variant."""
-    metrics = ["auprc", "auroc", "epr", "feature_sparsity", "seconds"]
-    grouped = results.groupby("variant", sort=False)[metrics]
-    means, stds = grouped.mean(), grouped.std(ddof=0)
-    lines = ["| variant | " + " | ".join(metrics) + " |", "|" + " --- |" * (len(metrics) + 1)]
-    for name in means.index:
-        cells = [f"{means.loc[name, m]:.3f} ± {stds.loc[name, m]:.3f}" for m in metrics[:-1]]
-        cells.append(f"{means.loc[name, 'seconds']:.1f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    """Markdown table of mean ± standard deviation per variant (mean only for seconds)."""
+
+    def cell(metric: str, mean: float, std: float) -> str:
+        return f"{mean:.1f}" if metric == "seconds" else f"{mean:.3f} ± {std:.3f}"
+
+    return mean_std_table(results, "variant", ["auprc", "auroc", "epr", "feature_sparsity", "seconds"], cell)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

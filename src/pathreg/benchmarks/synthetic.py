@@ -23,6 +23,7 @@ from multiprocessing import get_context
 import pandas as pd
 import torch
 
+from pathreg.benchmarks._tables import mean_std_table
 from pathreg.datasets import synthetic_second_order
 from pathreg.models import (
     METHODS,
@@ -174,17 +175,11 @@ def run(
 def summary_table(results: pd.DataFrame) -> str:
     """Markdown table of mean ± standard deviation per method, in the order the methods ran."""
     metrics = [c for c in COLUMNS if c not in ("method", "seed")]
-    grouped = results.groupby("method", sort=False)[metrics]
-    means, stds = grouped.mean(), grouped.std(ddof=0)
-    header = "| method | " + " | ".join(metrics) + " |"
-    lines = [header, "|" + " --- |" * (len(metrics) + 1)]
-    for method in means.index:
-        cells = []
-        for metric in metrics:
-            mean, std = means.loc[method, metric], stds.loc[method, metric]
-            cells.append(f"{mean:.2e} ± {std:.1e}" if metric.endswith("mse") else f"{mean:.3f} ± {std:.3f}")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+
+    def cell(metric: str, mean: float, std: float) -> str:
+        return f"{mean:.2e} ± {std:.1e}" if metric.endswith("mse") else f"{mean:.3f} ± {std:.3f}"
+
+    return mean_std_table(results, "method", metrics, cell)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
