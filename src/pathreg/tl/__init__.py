@@ -3,6 +3,7 @@
 from ._fit import COLLOCATION_LAMBDA, DEFAULT_TRAINING, fit_dynamics
 from ._generalization import evaluate_generalization
 from ._grn import grn, to_networkx
+from ._perturb import perturb
 from ._predict import predict
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "evaluate_generalization",
     "fit_dynamics",
     "grn",
+    "perturb",
     "predict",
     "to_networkx",
 ]
