@@ -19,6 +19,7 @@ from ._io import FORMAT_VERSION, load, load_model, save_model
 from ._metrics import EPS, edge_scores, feature_sparsity, weight_sparsity
 from ._ode import SOLVERS, NeuralODE, SecondOrderNeuralODE
 from ._proximal import group_soft_threshold, hier_prox, soft_threshold
+from ._pruning import PruningStep, prune_dependencies, solver_error
 from ._regularizers import (
     METHODS,
     REGULARIZERS,
@@ -74,6 +75,9 @@ __all__ = [
     "feature_sparsity",
     "fit",
     "fit_collocation",
+    "prune_dependencies",
+    "PruningStep",
+    "solver_error",
     "gate_probabilities",
     "get_regularizer",
     "group_soft_threshold",

@@ -71,10 +71,10 @@ def fit_collocation(
     The per-epoch :class:`History` (``fit_loss`` is the relative derivative error).
     """
     regularizer = get_regularizer(regularizer)
-    if states.shape != derivatives.shape or states.ndim != 2:
+    if states.ndim != 2 or derivatives.ndim != 2 or states.shape[0] != derivatives.shape[0]:
         raise ValueError(
-            f"states and derivatives must both be (n_points, state_dim); got {tuple(states.shape)} and "
-            f"{tuple(derivatives.shape)}."
+            f"states and derivatives must be (n_points, n_states) and (n_points, n_rates); got "
+            f"{tuple(states.shape)} and {tuple(derivatives.shape)}."
         )
     if n_epochs < 1:
         raise ValueError(f"n_epochs must be at least 1, got {n_epochs}.")

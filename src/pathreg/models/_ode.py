@@ -68,6 +68,44 @@ class _ODEModel(nn.Module):
                 return odeint(func, y0, t, method=self.solver, options=options)
             return odeint(func, y0, t, method=self.solver, rtol=self.rtol, atol=self.atol)
 
+    def _register_dependency_mask(self, dependency_mask) -> None:
+        if dependency_mask is not None:
+            field = self.vector_field
+            dependency_mask = torch.as_tensor(dependency_mask, dtype=torch.bool)
+            if dependency_mask.shape != (field.n_outputs, field.n_inputs):
+                raise ValueError(
+                    f"dependency_mask must have shape {(field.n_outputs, field.n_inputs)} (outputs x inputs), "
+                    f"got {tuple(dependency_mask.shape)}."
+                )
+        if "dependency_mask" in self._buffers:
+            self._buffers["dependency_mask"] = (
+                None if dependency_mask is None else dependency_mask.to(self._device_of_parameters())
+            )
+        else:
+            self.register_buffer("dependency_mask", dependency_mask)
+
+    def _device_of_parameters(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def restrict_dependencies(self, dependency_mask: torch.Tensor | None) -> None:
+        r"""Set the mask of allowed dependencies (``(n_outputs, n_inputs)``, ``None`` removes it).
+
+        Output ``i`` is then computed from its allowed inputs only, :math:`f(x \odot M_i)_i`, so masked
+        dependencies are exactly absent from the dynamics and from :meth:`adjacency`. The mask is part of
+        the model's configuration and is saved with it.
+        """
+        self._register_dependency_mask(dependency_mask)
+        mask = self.dependency_mask
+        self.config["dependency_mask"] = None if mask is None else mask.cpu().tolist()
+
+    def _field(self, t: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """The vector field at ``inputs``, each output seeing only its allowed inputs."""
+        if self.dependency_mask is None:
+            return self.vector_field(t, inputs)
+        # output i sees only its allowed inputs: the diagonal of f over the masked copies
+        masked = inputs.unsqueeze(-2) * self.dependency_mask.to(inputs.dtype)
+        return self.vector_field(t, masked).diagonal(dim1=-2, dim2=-1)
+
     def _outer_skip(self, model_input: torch.Tensor) -> torch.Tensor | None:
         field = self.vector_field
         if isinstance(field, LassoNetVectorField) and field.placement == "outer":
@@ -75,8 +113,9 @@ class _ODEModel(nn.Module):
         return None
 
     def adjacency(self) -> torch.Tensor:
-        """The vector field's ``(n_outputs, n_inputs)`` dependency matrix."""
-        return self.vector_field.adjacency()
+        """The vector field's ``(n_outputs, n_inputs)`` dependency matrix, zero outside the dependency mask."""
+        adjacency = self.vector_field.adjacency()
+        return adjacency if self.dependency_mask is None else adjacency * self.dependency_mask
 
     def save(self, path) -> None:
         """Save the model with its configuration and its ``metadata`` dict (see :func:`pathreg.models.load`)."""
@@ -169,14 +208,7 @@ class NeuralODE(_ODEModel):
             if index.numel() != n_inputs or (index.numel() and (index.min() < 0 or index.max() >= n_outputs)):
                 raise ValueError(f"input_index must hold {n_inputs} indices into the {n_outputs} state variables.")
             self.register_buffer("input_index", index)
-        if dependency_mask is not None:
-            dependency_mask = torch.as_tensor(dependency_mask, dtype=torch.bool)
-            if dependency_mask.shape != (n_outputs, n_inputs):
-                raise ValueError(
-                    f"dependency_mask must have shape {(n_outputs, n_inputs)} (outputs x inputs), "
-                    f"got {tuple(dependency_mask.shape)}."
-                )
-        self.register_buffer("dependency_mask", dependency_mask)
+        self._register_dependency_mask(dependency_mask)
         self._init_solver(solver, rtol, atol, step_size)
         self.config = capture_config(
             {
@@ -186,7 +218,7 @@ class NeuralODE(_ODEModel):
                 "step_size": step_size,
                 "input_index": None if input_index is None else self.input_index.tolist(),
                 "decay": decay,
-                "dependency_mask": None if dependency_mask is None else dependency_mask.tolist(),
+                "dependency_mask": None if self.dependency_mask is None else self.dependency_mask.tolist(),
             }
         )
 
@@ -198,18 +230,9 @@ class NeuralODE(_ODEModel):
     def _inputs(self, state: torch.Tensor) -> torch.Tensor:
         return state if self.input_index is None else state.index_select(-1, self.input_index)
 
-    def adjacency(self) -> torch.Tensor:
-        """The vector field's ``(n_outputs, n_inputs)`` dependency matrix, zero outside the dependency mask."""
-        adjacency = self.vector_field.adjacency()
-        return adjacency if self.dependency_mask is None else adjacency * self.dependency_mask
-
     def production(self, t: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         """The learned part :math:`f` of the rates at the vector field's ``inputs`` (without decay)."""
-        if self.dependency_mask is None:
-            return self.vector_field(t, inputs)
-        # output i sees only its allowed inputs: the diagonal of f over the masked copies
-        masked = inputs.unsqueeze(-2) * self.dependency_mask.to(inputs.dtype)
-        return self.vector_field(t, masked).diagonal(dim1=-2, dim2=-1)
+        return self._field(t, inputs)
 
     def rhs(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """Right-hand side ``dx/dt`` at ``state``."""
@@ -280,8 +303,8 @@ class SecondOrderNeuralODE(_ODEModel):
         A velocity passed to :meth:`forward` always takes precedence.
     velocity_hidden
         Hidden width of the initial-velocity network.
-    solver, rtol, atol, step_size
-        As in :class:`NeuralODE`.
+    solver, rtol, atol, step_size, dependency_mask
+        As in :class:`NeuralODE` (the mask is accelerations x ``[x, v]``).
     """
 
     def __init__(
@@ -294,6 +317,7 @@ class SecondOrderNeuralODE(_ODEModel):
         rtol: float = 1e-3,
         atol: float = 1e-4,
         step_size: float | None = None,
+        dependency_mask: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         dim = vector_field.n_outputs
@@ -312,6 +336,7 @@ class SecondOrderNeuralODE(_ODEModel):
             if initial_velocity == "learned"
             else None
         )
+        self._register_dependency_mask(dependency_mask)
         self._init_solver(solver, rtol, atol, step_size)
         self.config = capture_config(
             {
@@ -321,13 +346,14 @@ class SecondOrderNeuralODE(_ODEModel):
                 "rtol": rtol,
                 "atol": atol,
                 "step_size": step_size,
+                "dependency_mask": None if self.dependency_mask is None else self.dependency_mask.tolist(),
             }
         )
 
     def rhs(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """Right-hand side of the first-order system on ``[x, v]``."""
         velocity = state[..., self.dim :]
-        return torch.cat([velocity, self.vector_field(t, state)], dim=-1)
+        return torch.cat([velocity, self._field(t, state)], dim=-1)
 
     def velocity_at_start(self, x0: torch.Tensor) -> torch.Tensor:
         """The initial velocity the model uses for positions ``x0``."""

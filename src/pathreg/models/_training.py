@@ -53,6 +53,9 @@ class History:
         the dependency matrix), ``n_weights`` (non-zero weights) and ``bic``.
     selected
         Index into ``path`` of the structure that was kept (``-1``: the last stage's best epoch).
+    pruning
+        With ``prune=True``: one record per tested removal of :func:`prune_dependencies` (``output``,
+        ``input``, ``strength``, ``fit_loss``, ``bic``, ``reference_bic``, ``removed``).
     """
 
     loss: list[float] = field(default_factory=list)
@@ -65,6 +68,7 @@ class History:
     stopped_early: bool = False
     path: list[dict] = field(default_factory=list)
     selected: int = -1
+    pruning: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """A plain dict of lists and scalars."""
@@ -118,6 +122,25 @@ def _stages(
             )
     stages[-1].last = True
     return stages
+
+
+def lbfgs_optimizer(model: nn.Module) -> torch.optim.LBFGS:
+    """L-BFGS over the trainable parameters, with a strong-Wolfe line search.
+
+    Its absolute stopping tolerances are off (the defaults, 1e-7 on the gradient and 1e-9 on the loss,
+    stop a precise fit long before convergence when the loss itself is that small); the epochs of
+    :func:`fit` stop on relative progress instead.
+    """
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.LBFGS(
+        trainable,
+        lr=1.0,
+        max_iter=LBFGS_ITERATIONS_PER_EPOCH,
+        history_size=50,
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+        line_search_fn="strong_wolfe",
+    )
 
 
 def _set_gate_mode(model: nn.Module, *, deterministic: bool, frozen: bool) -> None:
@@ -194,6 +217,7 @@ def fit(
     finetune_epochs: int = 0,
     polish: Literal["lbfgs", "adam"] = "lbfgs",
     select: Literal["last", "bic"] = "last",
+    prune: bool = False,
     device: str | torch.device = "auto",
     seed: int = 0,
     progress: bool = True,
@@ -264,6 +288,11 @@ def fit(
         refits along the sparsification path, the one with the lowest Bayesian information criterion
         :math:`n \log(\mathrm{MSE}) + k \log n` (``n`` observed values, ``k`` non-zero weights), so a
         penalty raised too far cannot cost the fit. Needs ``finetune_epochs > 0``.
+    prune
+        Finally remove the dependencies the fit does not need, one at a time with an L-BFGS refit each,
+        while BIC improves (:func:`prune_dependencies`; for :class:`NeuralODE` and
+        :class:`SecondOrderNeuralODE`). Cleans up what a penalty leaves behind (cancelling pairs of
+        paths, paths of tiny weights); costs one refit per remaining dependency.
     device
         ``"auto"``, ``"cpu"``, ``"cuda"`` or a :class:`torch.device`.
     seed
@@ -307,14 +336,7 @@ def fit(
             use_lbfgs = polish == "lbfgs" and stage.deterministic and stage.horizon == 1.0
             with _fixed_support(vector_field, enabled=stage.frozen_support):
                 if use_lbfgs:
-                    trainable = [p for p in model.parameters() if p.requires_grad]
-                    optimizer = torch.optim.LBFGS(
-                        trainable,
-                        lr=1.0,
-                        max_iter=LBFGS_ITERATIONS_PER_EPOCH,
-                        history_size=50,
-                        line_search_fn="strong_wolfe",
-                    )
+                    optimizer = lbfgs_optimizer(model)
                     scheduler = None
                 else:
                     optimizer = adam
@@ -346,6 +368,11 @@ def fit(
         history.best_epoch = history.path[history.selected]["epoch"]
     elif best["state"] is not None:
         model.load_state_dict(best["state"])
+    if prune:
+        from ._pruning import prune_dependencies
+
+        steps = prune_dependencies(model, data, min_delta=min_delta, device=device, progress=progress)
+        history.pruning = [step.to_dict() for step in steps]
     model.eval()
     return history
 
