@@ -251,7 +251,8 @@ def fit_dynamics(
     Returns
     -------
     The fitted :class:`~pathreg.models.NeuralODE` (in evaluation mode; gene names and time scaling in
-    ``model.metadata``), or ``(model, adata_copy)`` with ``copy=True``. Writes, with ``key = key_added``:
+    ``model.metadata``, all ``n_seeds`` members of the ensemble in ``model.ensemble``), or
+    ``(model, adata_copy)`` with ``copy=True``. Writes, with ``key = key_added``:
 
     ``adata.varp[f"{key}_adjacency"]``
         float32 ``n_vars x n_vars``; entry ``[i, j]`` is the signed strength of regulator ``j``'s effect on
@@ -342,6 +343,7 @@ def fit_dynamics(
         "time_offset": problem.time_offset,
         "time_span": problem.time_span,
     }
+    model.ensemble = models  # all members, for averaged simulations (tl.perturb)
     model.metadata = {
         "state_genes": problem.state_genes,
         "regulators": problem.regulator_genes,
@@ -354,6 +356,9 @@ def fit_dynamics(
         "method": method,
     }
     history_record = history.to_dict()
+    pruning = history_record.pop("pruning")
+    if pruning:  # records of fit(..., prune=True) as columns, writable to h5ad
+        history_record["pruning"] = {name: np.asarray([step[name] for step in pruning]) for name in pruning[0]}
     if history.path:
         history_record["sparsification_path"] = {
             name: np.asarray([record[name] for record in history.path], dtype=np.float64)

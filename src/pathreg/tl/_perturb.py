@@ -90,7 +90,10 @@ class ClampedODE(nn.Module):
 
 
 def _models(model) -> list[NeuralODE]:
-    members = [model] if isinstance(model, nn.Module) else list(model) if model is not None else []
+    if isinstance(model, nn.Module):
+        members = list(getattr(model, "ensemble", None) or [model])
+    else:
+        members = list(model) if model is not None else []
     if not members:
         raise ValueError(
             "perturb needs the fitted model: pass model= the NeuralODE returned by pathreg.tl.fit_dynamics "
@@ -200,7 +203,8 @@ def perturb(
     model
         The fitted :class:`~pathreg.models.NeuralODE` returned by :func:`fit_dynamics` (or loaded with
         :func:`pathreg.models.load`), or a list of models whose trajectories are averaged (an ensemble).
-        The models are not stored in ``adata``, so they must be passed.
+        A model returned by :func:`fit_dynamics` carries its whole ensemble (``model.ensemble``), which is
+        then averaged. The models are not stored in ``adata``, so they must be passed.
     key
         The ``key_added`` of the fit: its lineages, layer and time column (``adata.uns[key]["params"]``).
     lineage
