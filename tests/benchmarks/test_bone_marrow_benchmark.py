@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from pathreg.benchmarks import bone_marrow as benchmark
+
+
+def _files_adata(sizes: dict[tuple[str, str], int], n_genes: int = 3, seed: int = 0) -> ad.AnnData:
+    """Cells of several (batch, lineage) files in shuffled order, expression rising with time."""
+    rng = np.random.default_rng(seed)
+    blocks, obs = [], []
+    for (batch, lineage), n in sizes.items():
+        time = rng.permutation(np.linspace(0.0, 5.0, n))
+        genes = np.stack([np.sin(time + g) * (g + 1) + 2 * g for g in range(n_genes)], axis=1)
+        blocks.append(genes + 0.01 * rng.normal(size=genes.shape))
+        obs += [{"batch": batch, "lineage": lineage, "dpt_pseudotime": t} for t in time]
+    frame = pd.DataFrame(obs, index=[f"c{i}" for i in range(len(obs))])
+    adata = ad.AnnData(np.concatenate(blocks).astype(np.float32), obs=frame)
+    adata.var_names = [f"g{i}" for i in range(n_genes)]
+    return adata
+
+
+def test_preprocess_drops_ends_and_scales_each_file():
+    adata = _files_adata({("b1", "A"): 50, ("b1", "B"): 40, ("b2", "A"): 31})
+    adata.X[:, 2] = 7.0  # a constant gene becomes 0
+    result = benchmark.preprocess(adata)
+    sizes = result.obs.groupby(["batch", "lineage"], observed=True).size().to_dict()
+    # 50 - 30 and 40 - 30 cells remain; b2/A keeps a single cell, which cannot be scaled: the file is dropped
+    assert sizes == {("b1", "A"): 20, ("b1", "B"): 10}
+    original = adata.obs["dpt_pseudotime"]
+    for (batch, lineage), group in result.obs.groupby(["batch", "lineage"], observed=True):
+        times = original[(adata.obs["batch"] == batch) & (adata.obs["lineage"] == lineage)].sort_values()
+        kept = original[group.index].sort_values()
+        assert kept.index.tolist() == times.index[10:-20].tolist()
+        cells = result[group.index]
+        assert np.allclose(cells.X[:, :2].min(axis=0), 0.0)
+        assert np.allclose(cells.X[:, :2].max(axis=0), 1.0)
+        assert group["time"].min() == 0.0
+        assert group["time"].max() == 1.0
+        assert np.all(np.diff(group["time"].to_numpy()) >= 0)  # in time order
+    assert np.all(result.X[:, 2] == 0.0)
+    assert adata.X.max() > 1.0  # input untouched
+
+
+def test_summary_table_sums_lineages_per_batch():
+    rows = []
+    for method, scale in (("pathreg", 1.0), ("none", 2.0)):
+        for batch, lineages in (("s1d2", ("B", "eryth", "mono")), ("s2d4", ("B", "mono"))):
+            for index, lineage in enumerate(lineages):
+                rows.append(
+                    {
+                        "method": method,
+                        "prior": False,
+                        "seed": 0,
+                        "batch": batch,
+                        "split": "train" if batch == "s1d2" else "test",
+                        "lineage": lineage,
+                        "mse": scale * 0.01 * (index + 1),
+                        "bin_mse": 0.0,
+                        "feature_sparsity": 0.9,
+                        "spurious_feature_sparsity": 0.95 if method == "pathreg" else 0.0,
+                        "seconds": 3.0,
+                    }
+                )
+    table = benchmark.summary_table(pd.DataFrame(rows, columns=list(benchmark.COLUMNS)))
+    lines = table.splitlines()
+    assert lines[0] == "| batch | split | lineages | pathreg | none | reference |"
+    assert lines[2] == "| s1d2 | train | 3 | 0.0600 | 0.1200 | 0.0353 |"
+    assert lines[3].startswith("| s2d4 | test | 2 | 0.0300 | 0.0600 | 0.0273 (0.0211 without eryth) |")
+    assert lines[4] == "| spurious-feature sparsity | | | 95.0% | 0.0% | 12.5% |"
+
+
+def test_run_end_to_end_on_two_synthetic_batches():
+    adata = benchmark.preprocess(_files_adata({("s1d2", "A"): 70, ("s1d2", "B"): 70, ("s2d1", "A"): 60}, n_genes=4))
+    adata.var["is_tf"] = [True, True, False, False]
+    grn = np.zeros((4, 4), dtype=bool)
+    grn[:, 0] = True
+    adata.varp["base_grn"] = grn
+    models: dict = {}
+    results = benchmark.run(
+        adata,
+        methods=["pathreg", "none"],
+        test_batches=["s2d1", "s3d6"],  # s3d6 absent: skipped
+        n_epochs=5,
+        n_bins=8,
+        models=models,
+    )
+    assert set(results["batch"]) == {"s1d2", "s2d1"}
+    assert len(results) == 2 * 3  # (2 lineages + 1) per method
+    assert np.isfinite(results["mse"]).all()
+    assert (results["mse"] >= 0).all()
+    assert results["spurious_feature_sparsity"].between(0, 1).all()
+    assert "| s2d1 | test | 1 |" in benchmark.summary_table(results)
+    prior = benchmark.run(adata, methods=["pathreg"], prior=True, test_batches=["s2d1"], n_epochs=5, n_bins=8)
+    assert (prior["spurious_feature_sparsity"] == 1.0).all()  # no edge outside the prior
+    model, fitted = models[("pathreg", 0)]
+    frame = benchmark.lineage_adjacency(model, fitted, "A")
+    assert frame.shape == (4, 2)
+    assert list(frame.columns) == ["g0", "g1"]
+    axes = benchmark.plot_adjacency(frame, known=["g0"])
+    assert axes is not None
+
+
+def _shared_data() -> Path:
+    base = os.environ.get("PATHREG_SHARED_DATA")
+    root = Path(base) if base else Path(__file__).parents[3] / "shared" / "data"
+    return root / "bone-marrow-trajectories"
+
+
+@pytest.mark.slow
+def test_shared_data_protocol_sizes():
+    path = _shared_data()
+    if not (path / "trajectories").is_dir():
+        pytest.skip(f"the bone marrow trajectories are not available at {path}")
+    import pathreg
+
+    raw = pathreg.datasets.bone_marrow(path)
+    adata = benchmark.preprocess(raw)
+    before = raw.obs.groupby(["batch", "lineage"], observed=True).size()
+    after = adata.obs.groupby(["batch", "lineage"], observed=True).size()
+    assert (after == before - 30).all()
+    assert adata.X.min() >= 0.0
+    assert adata.X.max() <= 1.0
