@@ -80,3 +80,11 @@ def test_run_returns_the_fitted_dependency_matrices():
     assert len(matrix) == 3
     assert all(len(row) == 6 for row in matrix)
     assert results.loc[0, "feature_sparsity"] == pytest.approx(sum(abs(v) < 1e-5 for row in matrix for v in row) / 18)
+
+
+@pytest.mark.slow
+def test_pathreg_recovers_exactly_the_true_dependencies():
+    row = synthetic.run_one("pathreg", 0)
+    assert row["edge_precision"] == 1.0
+    assert row["edge_recall"] == 1.0
+    assert row["extrapolation_mse"] < 1e-3

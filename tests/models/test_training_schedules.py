@@ -45,6 +45,36 @@ def test_lbfgs_polish_fits_a_linear_system_far_better_than_adam_alone(cascade):
     assert len(history) < 150  # and stopped once it converged
 
 
+def test_polish_epochs_caps_the_lbfgs_stage(cascade):
+    model, _ = _model("none")
+    options = {**QUICK, "early_stopping": False}
+    history = fit(
+        model,
+        cascade,
+        regularizer="none",
+        n_epochs=150,
+        regime="iterative",
+        sparsification_scales=(),
+        polish_epochs=3,
+        **options,
+    )
+    assert len(history) == 3
+    assert history.learning_rate == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="polish_epochs"):
+        fit(model, cascade, regularizer="none", polish_epochs=0, **QUICK)
+
+
+def test_fit_with_prune_records_every_tested_removal(cascade):
+    model, regularizer = _model("pathreg", lambda_=1.0, log_alpha_init=0.0)
+    history = fit(model, cascade, regularizer=regularizer, n_epochs=60, finetune_epochs=2, prune=True, **QUICK)
+    assert history.pruning
+    assert {"output", "input", "bic", "removed"} <= set(history.pruning[0])
+    removed = {(step["output"], step["input"]) for step in history.pruning if step["removed"]}
+    adjacency = model.adjacency().detach()
+    assert all(adjacency[output, input_] == 0 for output, input_ in removed)
+    assert model.dependency_mask is not None
+
+
 def test_refits_keep_the_selected_structure(cascade):
     model, regularizer = _model("pathreg", lambda_=1.0, log_alpha_init=0.0)
     history = fit(model, cascade, regularizer=regularizer, n_epochs=60, finetune_epochs=5, **QUICK)

@@ -216,6 +216,7 @@ def fit(
     curriculum_epochs: int = 300,
     finetune_epochs: int = 0,
     polish: Literal["lbfgs", "adam"] = "lbfgs",
+    polish_epochs: int | None = None,
     select: Literal["last", "bic"] = "last",
     prune: bool = False,
     device: str | torch.device = "auto",
@@ -283,6 +284,9 @@ def fit(
         from a random start): ``"lbfgs"`` (L-BFGS with a strong-Wolfe line search, up to
         20 iterations per epoch, stopped when three epochs bring no relative improvement of
         ``min_delta``; fits deterministic ODEs far more precisely than Adam) or ``"adam"``.
+    polish_epochs
+        Maximum epochs of the unpenalised L-BFGS stage on the full horizon (``None``: the stage's share of
+        ``n_epochs``). Refits run at most ``finetune_epochs``.
     select
         Which structure to keep. ``"last"``: the best epoch of the last stage. ``"bic"``: among the
         refits along the sparsification path, the one with the lowest Bayesian information criterion
@@ -292,7 +296,8 @@ def fit(
         Finally remove the dependencies the fit does not need, one at a time with an L-BFGS refit each,
         while BIC improves (:func:`prune_dependencies`; for :class:`NeuralODE` and
         :class:`SecondOrderNeuralODE`). Cleans up what a penalty leaves behind (cancelling pairs of
-        paths, paths of tiny weights); costs one refit per remaining dependency.
+        paths, paths of tiny weights); costs one refit (at most ``finetune_epochs`` L-BFGS epochs, 10
+        without refits) per remaining dependency.
     device
         ``"auto"``, ``"cpu"``, ``"cuda"`` or a :class:`torch.device`.
     seed
@@ -307,6 +312,8 @@ def fit(
     regularizer = get_regularizer(regularizer)
     if n_epochs < 1:
         raise ValueError(f"n_epochs must be at least 1, got {n_epochs}.")
+    if polish_epochs is not None and polish_epochs < 1:
+        raise ValueError(f"polish_epochs must be at least 1 or None, got {polish_epochs}.")
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}.")
     if select not in ("last", "bic"):
@@ -334,6 +341,8 @@ def fit(
             _set_gate_mode(model, deterministic=stage.deterministic, frozen=stage.frozen_support)
             stage_data = data.truncate(stage.horizon)
             use_lbfgs = polish == "lbfgs" and stage.deterministic and stage.horizon == 1.0
+            if use_lbfgs and polish_epochs is not None and not stage.frozen_support:
+                stage.epochs = min(stage.epochs, polish_epochs)
             with _fixed_support(vector_field, enabled=stage.frozen_support):
                 if use_lbfgs:
                     optimizer = lbfgs_optimizer(model)
@@ -371,7 +380,9 @@ def fit(
     if prune:
         from ._pruning import prune_dependencies
 
-        steps = prune_dependencies(model, data, min_delta=min_delta, device=device, progress=progress)
+        steps = prune_dependencies(
+            model, data, refit_epochs=finetune_epochs or 10, min_delta=min_delta, device=device, progress=progress
+        )
         history.pruning = [step.to_dict() for step in steps]
     model.eval()
     return history
