@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -51,16 +50,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from pathreg.benchmarks._second_order import fit_second_order
 from pathreg.benchmarks._tables import mean_std_table
 from pathreg.datasets import Motion, cmu_mocap, read_asf_amc
 from pathreg.models import (
     EPS,
     METHODS,
-    SecondOrderNeuralODE,
     Trajectories,
     feature_sparsity,
-    fit,
-    get_regularizer,
     weight_sparsity,
 )
 
@@ -256,29 +253,12 @@ def run_one(method: str, seed: int, segment: MocapSegment, device: str = "cpu") 
     """
     settings = METHOD_SETTINGS[method]
     n_train = segment.n_train
-    dim = segment.positions.shape[1]
     times = torch.as_tensor(segment.times, dtype=torch.float32)
     positions = torch.as_tensor(segment.positions, dtype=torch.float32)
     data = Trajectories.from_arrays([times[:n_train]], [positions[:n_train]])
-    regularizer = get_regularizer(method, **settings["regularizer"])
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        vector_field = regularizer.build_vector_field(
-            2 * dim, dim, **{**ARCHITECTURE, **settings.get("architecture", {})}
-        )
-        model = SecondOrderNeuralODE(vector_field, **SOLVER)
-    start = time.perf_counter()
-    fit(
-        model,
-        data,
-        regularizer=regularizer,
-        device=device,
-        seed=seed,
-        progress=False,
-        **{**TRAINING, **settings["training"]},
+    model, seconds = fit_second_order(
+        method, settings, data, architecture=ARCHITECTURE, solver=SOLVER, training=TRAINING, seed=seed, device=device
     )
-    seconds = time.perf_counter() - start
-    model = model.cpu()
     with torch.no_grad():
         prediction = model(data.initial_state, times)[:, 0]
         adjacency = model.adjacency()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -23,16 +22,14 @@ from multiprocessing import get_context
 import pandas as pd
 import torch
 
+from pathreg.benchmarks._second_order import fit_second_order
 from pathreg.benchmarks._tables import mean_std_table
 from pathreg.datasets import synthetic_second_order
 from pathreg.models import (
     METHODS,
-    SecondOrderNeuralODE,
     Trajectories,
     edge_scores,
     feature_sparsity,
-    fit,
-    get_regularizer,
     weight_sparsity,
 )
 
@@ -103,23 +100,9 @@ def run_one(method: str, seed: int, device: str = "cpu") -> dict:
     settings = METHOD_SETTINGS[method]
     system = synthetic_second_order()
     data = Trajectories.from_arrays([system.times], [system.positions])
-    regularizer = get_regularizer(method, **settings["regularizer"])
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        vector_field = regularizer.build_vector_field(6, 3, **ARCHITECTURE)
-        model = SecondOrderNeuralODE(vector_field, **SOLVER)
-    start = time.perf_counter()
-    fit(
-        model,
-        data,
-        regularizer=regularizer,
-        device=device,
-        seed=seed,
-        progress=False,
-        **{**TRAINING, **settings["training"]},
+    model, seconds = fit_second_order(
+        method, settings, data, architecture=ARCHITECTURE, solver=SOLVER, training=TRAINING, seed=seed, device=device
     )
-    seconds = time.perf_counter() - start
-    model = model.cpu()
     with torch.no_grad():
         train_mse = float(((model.predict(data) - data.values) ** 2).mean())
         all_times = torch.cat([system.times, system.extrapolation_times]).float()

@@ -1,0 +1,63 @@
+"""Fitting one method's second-order neural ODE, shared by the system-identification benchmarks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import torch
+
+from pathreg.models import SecondOrderNeuralODE, Trajectories, fit, get_regularizer
+
+
+def fit_second_order(
+    method: str,
+    settings: Mapping,
+    data: Trajectories,
+    *,
+    architecture: Mapping,
+    solver: Mapping,
+    training: Mapping,
+    seed: int,
+    device: str = "cpu",
+) -> tuple[SecondOrderNeuralODE, float]:
+    """Build ``method``'s vector field (initialised with ``seed``) and fit a second-order neural ODE to ``data``.
+
+    Parameters
+    ----------
+    method
+        A sparsity method of :data:`pathreg.models.METHODS`.
+    settings
+        The method's ``{"regularizer": ..., "training": ..., "architecture": ...}`` (the last optional),
+        overriding ``architecture`` and ``training``.
+    data
+        Observed positions.
+    architecture, solver, training
+        Vector-field options, :class:`~pathreg.models.SecondOrderNeuralODE` solver options and
+        :func:`~pathreg.models.fit` options shared by all methods.
+    seed, device
+        Seed of the initialisation and gate samples; device of the fit.
+
+    Returns
+    -------
+    The fitted model (on the CPU, in evaluation mode) and the seconds the fit took.
+    """
+    dim = data.values.shape[-1]
+    regularizer = get_regularizer(method, **settings["regularizer"])
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        vector_field = regularizer.build_vector_field(
+            2 * dim, dim, **{**architecture, **settings.get("architecture", {})}
+        )
+        model = SecondOrderNeuralODE(vector_field, **solver)
+    start = time.perf_counter()
+    fit(
+        model,
+        data,
+        regularizer=regularizer,
+        device=device,
+        seed=seed,
+        progress=False,
+        **{**training, **settings["training"]},
+    )
+    return model.cpu(), time.perf_counter() - start
