@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import matplotlib.pyplot as plt
@@ -12,7 +12,7 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 
 from pathreg.tl._generalization import COLUMNS
-from pathreg.tl._inputs import close_matches, resolve_modality
+from pathreg.tl._inputs import close_matches, resolve_modality, uns_record
 
 from ._utils import finish
 
@@ -26,12 +26,13 @@ def generalization_frame(results, *, key: str = "generalization", mod: str | Non
         table = results
     elif isinstance(results, AnnData) or hasattr(results, "mod"):
         data = resolve_modality(results, mod)
-        record = data.uns.get(key)
-        if not isinstance(record, Mapping) or "table" not in record:
-            raise ValueError(
-                f"No generalization results {key!r} in adata.uns.{close_matches(key, data.uns.keys())} "
-                "Run pathreg.tl.evaluate_generalization(adata, ...) first, or pass key= its key_added."
-            )
+        record = uns_record(
+            data,
+            key,
+            field="table",
+            what="generalization results",
+            hint="Run pathreg.tl.evaluate_generalization(adata, ...) first, or pass key= its key_added.",
+        )
         table = pd.DataFrame({column: np.asarray(values) for column, values in record["table"].items()})
     else:
         raise TypeError(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from pathreg.tl._inputs import close_matches, resolve_modality
+from pathreg.tl._inputs import close_matches, resolve_modality, uns_record
 from pathreg.tl._perturb import COLUMNS
 
 from ._utils import finish
@@ -25,12 +25,13 @@ ZERO_COLOR = "#9e9e9e"
 def perturbation_frame(adata, *, key: str = "pathreg_perturbation", mod: str | None = None) -> pd.DataFrame:
     """The table stored by :func:`pathreg.tl.perturb` in ``adata.uns[key]`` as a DataFrame."""
     adata = resolve_modality(adata, mod)
-    record = adata.uns.get(key)
-    if not isinstance(record, Mapping) or "table" not in record:
-        raise ValueError(
-            f"No perturbation {key!r} in adata.uns.{close_matches(key, adata.uns.keys())} "
-            "Run pathreg.tl.perturb(adata, {gene: value}, model=...) first, or pass key= its key_added."
-        )
+    record = uns_record(
+        adata,
+        key,
+        field="table",
+        what="perturbation",
+        hint="Run pathreg.tl.perturb(adata, {gene: value}, model=...) first, or pass key= its key_added.",
+    )
     table = pd.DataFrame({column: np.asarray(values) for column, values in record["table"].items()})
     missing = [column for column in COLUMNS if column not in table.columns and column != "perturbed"]
     if missing:

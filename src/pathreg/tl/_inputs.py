@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,14 @@ def close_matches(name: str, candidates) -> str:
     """A ``" Close matches: ..."`` suffix for error messages (empty when there are none)."""
     matches = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=3, cutoff=0.5)
     return f" Close matches: {matches}." if matches else ""
+
+
+def uns_record(adata: AnnData, key: str, *, field: str, what: str, hint: str) -> Mapping:
+    """``adata.uns[key]``, a mapping with ``field``; otherwise a ValueError naming ``what`` and ``hint``."""
+    record = adata.uns.get(key)
+    if not isinstance(record, Mapping) or field not in record:
+        raise ValueError(f"No {what} {key!r} in adata.uns.{close_matches(key, adata.uns.keys())} {hint}")
+    return record
 
 
 def resolve_modality(data, mod: str | None) -> AnnData:

@@ -13,7 +13,7 @@ from torch import nn
 from pathreg.models import NeuralODE
 
 from .._settings import logger
-from ._inputs import close_matches, expression, lineage_table, resolve_modality, time_values
+from ._inputs import close_matches, expression, lineage_table, resolve_modality, time_values, uns_record
 from ._trajectories import bin_lineages
 
 COLUMNS = ("gene", "lineage", "control_final", "perturbed_final", "delta_final", "delta_mean", "perturbed")
@@ -237,12 +237,13 @@ def perturb(
     members = _models(model)
     target_object = data_copy = adata.copy() if copy else adata
     data = resolve_modality(target_object, mod)
-    record = data.uns.get(key)
-    if not isinstance(record, Mapping) or "params" not in record:
-        raise ValueError(
-            f"No fit {key!r} in adata.uns.{close_matches(key, data.uns.keys())} "
-            "Run pathreg.tl.fit_dynamics(adata, key_added=...) first, or pass key= the key_added of the fit."
-        )
+    record = uns_record(
+        data,
+        key,
+        field="params",
+        what="fit",
+        hint="Run pathreg.tl.fit_dynamics(adata, key_added=...) first, or pass key= the key_added of the fit.",
+    )
     params = record["params"]
     metadata = members[0].metadata
     genes = [str(gene) for gene in metadata["state_genes"]]
