@@ -1,9 +1,12 @@
-"""Fitting one method's second-order neural ODE, shared by the system-identification benchmarks."""
+"""Fitting second-order neural ODEs method by method, shared by the system-identification benchmarks."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from multiprocessing import get_context
 
 import torch
 
@@ -61,3 +64,19 @@ def fit_second_order(
         **{**training, **settings["training"]},
     )
     return model.cpu(), time.perf_counter() - start
+
+
+def _single_threaded(function: Callable[..., dict], arguments: tuple) -> dict:
+    torch.set_num_threads(1)
+    return function(*arguments)
+
+
+def run_tasks(function: Callable[..., dict], tasks: Sequence[tuple], *, jobs: int, device: str) -> list[dict]:
+    """``function(*task)`` for every task: in ``jobs`` single-threaded worker processes on the CPU, else in turn.
+
+    ``function`` must be a module-level function (the workers are spawned and import it).
+    """
+    if jobs > 1 and device == "cpu":
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            return list(pool.map(partial(_single_threaded, function), tasks))
+    return [function(*task) for task in tasks]

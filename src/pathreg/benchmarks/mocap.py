@@ -41,16 +41,14 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from pathreg.benchmarks._second_order import fit_second_order
+from pathreg.benchmarks._second_order import fit_second_order, run_tasks
 from pathreg.benchmarks._tables import mean_std_table
 from pathreg.datasets import Motion, cmu_mocap, read_asf_amc
 from pathreg.models import (
@@ -278,11 +276,6 @@ def run_one(method: str, seed: int, segment: MocapSegment, device: str = "cpu") 
     }
 
 
-def _run_one_single_threaded(arguments: tuple[str, int, MocapSegment, str]) -> dict:
-    torch.set_num_threads(1)
-    return run_one(*arguments)
-
-
 def run(
     methods: Sequence[str],
     seeds: Sequence[int],
@@ -302,11 +295,7 @@ def run(
     if unknown:
         raise ValueError(f"Unknown methods {unknown}; valid names are {list(METHODS)}.")
     tasks = [(method, seed, segment, device) for method in methods for seed in seeds]
-    if jobs > 1 and device == "cpu" and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            rows = list(pool.map(_run_one_single_threaded, tasks))
-    else:
-        rows = [run_one(*task) for task in tasks]
+    rows = run_tasks(run_one, tasks, jobs=jobs, device=device)
     fitted = {
         (row["method"], row["seed"]): {"adjacency": row["adjacency"], "prediction": row["prediction"]} for row in rows
     }

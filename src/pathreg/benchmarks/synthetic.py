@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 
 import pandas as pd
 import torch
 
-from pathreg.benchmarks._second_order import fit_second_order
+from pathreg.benchmarks._second_order import fit_second_order, run_tasks
 from pathreg.benchmarks._tables import mean_std_table
 from pathreg.datasets import synthetic_second_order
 from pathreg.models import (
@@ -124,11 +122,6 @@ def run_one(method: str, seed: int, device: str = "cpu") -> dict:
     }
 
 
-def _run_one_single_threaded(arguments: tuple[str, int, str]) -> dict:
-    torch.set_num_threads(1)
-    return run_one(*arguments)
-
-
 def run(
     methods: Sequence[str],
     seeds: Sequence[int],
@@ -148,11 +141,7 @@ def run(
     if unknown:
         raise ValueError(f"Unknown methods {unknown}; valid names are {list(METHODS)}.")
     tasks = [(method, seed, device) for method in methods for seed in seeds]
-    if jobs > 1 and device == "cpu":
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            rows = list(pool.map(_run_one_single_threaded, tasks))
-    else:
-        rows = [run_one(*task) for task in tasks]
+    rows = run_tasks(run_one, tasks, jobs=jobs, device=device)
     results = pd.DataFrame(rows, columns=list(COLUMNS))
     if return_adjacency:
         return results, {(row["method"], row["seed"]): row["adjacency"] for row in rows}
