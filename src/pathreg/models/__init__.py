@@ -33,7 +33,7 @@ from ._regularizers import (
     Regularizer,
     get_regularizer,
 )
-from ._training import History, fit
+from ._training import History, evaluation_mode, fit
 from ._trajectories import Trajectories, masked_mse
 from ._vector_fields import (
     ACTIVATIONS,
@@ -74,6 +74,7 @@ __all__ = [
     "edge_scores",
     "feature_sparsity",
     "fit",
+    "evaluation_mode",
     "fit_collocation",
     "prune_dependencies",
     "PruningStep",

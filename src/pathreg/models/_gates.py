@@ -120,8 +120,15 @@ class GatedLinear(nn.Module):
         self._frozen_weight: torch.Tensor | None = None
 
     def resample(self, generator: torch.Generator | None = None) -> None:
-        """Draw new gate noise; the following forward calls in training mode share this sample."""
-        self._noise = logistic_noise(self.log_alpha, generator)
+        """Draw new gate noise; the following forward calls in training mode share this sample.
+
+        The noise is written into the same tensor from draw to draw (a captured CUDA graph reads it there).
+        """
+        noise = logistic_noise(self.log_alpha, generator)
+        if self._noise is not None and self._noise.shape == noise.shape and self._noise.device == noise.device:
+            self._noise.copy_(noise)
+        else:
+            self._noise = noise
 
     def gates(self) -> torch.Tensor:
         """The gates in force: the current sample in training mode, deterministic gates otherwise."""

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ._proximal import group_soft_threshold, hier_prox
-from ._vector_fields import GroupLassoVectorField, LassoNetVectorField, MLPVectorField, path_adjacency
+from ._vector_fields import GroupLassoVectorField, LassoNetVectorField, MLPVectorField, path_adjacency_mean
 
 
 class Regularizer:
@@ -128,7 +128,7 @@ class CNODERegularizer(Regularizer):
 
     def penalty(self, vector_field: MLPVectorField) -> torch.Tensor:
         """``lambda_`` times the mean entry of the absolute-weight path product."""
-        return self.lambda_ * vector_field.adjacency().mean()
+        return self.lambda_ * path_adjacency_mean(vector_field.layer_weights())
 
 
 class PathRegRegularizer(L0Regularizer):
@@ -167,10 +167,10 @@ class PathRegRegularizer(L0Regularizer):
     def penalty(self, vector_field: MLPVectorField) -> torch.Tensor:
         """The weighted path penalty."""
         probabilities = vector_field.gate_probability_matrices()
-        value = self.lambda_ * path_adjacency(probabilities).mean() / _mean_path_count(vector_field)
+        value = self.lambda_ * path_adjacency_mean(probabilities) / _mean_path_count(vector_field)
         if self.lambda_1 > 0:
             gated = [layer.weight * p for layer, p in zip(vector_field.layers, probabilities, strict=True)]
-            value = value + self.lambda_1 * path_adjacency(gated).mean()
+            value = value + self.lambda_1 * path_adjacency_mean(gated)
         return value
 
     def hyperparameters(self) -> dict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from .._settings import logger
 from ._device import resolve_device
 from ._gates import GatedLinear
+from ._graphs import WARMUP_STEPS, CapturedStep, GraphMode, resolve_graph_mode
 from ._metrics import EPS, feature_sparsity
 from ._regularizers import Regularizer, get_regularizer
 from ._trajectories import Trajectories, masked_mse
@@ -25,6 +26,15 @@ Regime = Literal["sparse", "iterative"]
 LBFGS_ITERATIONS_PER_EPOCH = 20
 LBFGS_PATIENCE = 3  # L-BFGS decreases the loss monotonically: three epochs without progress mean convergence
 LRSchedule = Literal["plateau", "cosine", "constant"]
+Callback = Callable[[int, "History", nn.Module], bool | None]
+SPARSITY_EVERY_LARGE = 10
+"""Dependency matrices with more than :data:`LARGE_ADJACENCY` entries have their feature sparsity recorded every
+this many epochs (carried forward in between): forming them costs a matrix product per epoch."""
+LARGE_ADJACENCY = 1_000_000
+
+
+class _StopTraining(Exception):
+    """Raised inside :func:`fit` when the callback asks to stop."""
 
 
 @dataclass
@@ -186,6 +196,21 @@ def _fixed_support(vector_field: nn.Module, *, enabled: bool):
             handle.remove()
 
 
+@contextmanager
+def evaluation_mode(model: nn.Module):
+    """Within this context ``model`` is in evaluation mode (deterministic gates); every module's mode is restored after.
+
+    For callbacks of :func:`fit` that score the model during training.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.train(training)
+
+
 def _parameter_groups(model: nn.Module, lr: float, gate_lr: float | None, weight_decay: float) -> list[dict]:
     gates = [p for name, p in model.named_parameters() if name.endswith("log_alpha")]
     others = [p for name, p in model.named_parameters() if not name.endswith("log_alpha")]
@@ -193,6 +218,16 @@ def _parameter_groups(model: nn.Module, lr: float, gate_lr: float | None, weight
     if gates:
         groups.append({"params": gates, "lr": lr if gate_lr is None else gate_lr, "weight_decay": 0.0})
     return groups
+
+
+def _adam(model: nn.Module, lr: float, gate_lr: float | None, weight_decay: float, *, capturable: bool, device):
+    """Adam over the parameter groups; capturable (learning rates as device tensors) for CUDA graphs."""
+    groups = _parameter_groups(model, lr, gate_lr, weight_decay)
+    if not capturable:
+        return torch.optim.Adam(groups, lr=lr)
+    for group in groups:
+        group["lr"] = torch.tensor(float(group["lr"]), device=device)
+    return torch.optim.Adam(groups, lr=torch.tensor(float(lr), device=device), capturable=True, foreach=True)
 
 
 def fit(
@@ -222,6 +257,8 @@ def fit(
     device: str | torch.device = "auto",
     seed: int = 0,
     progress: bool = True,
+    cuda_graph: GraphMode = "auto",
+    callback: Callback | None = None,
 ) -> History:
     r"""Fit a neural ODE to observed trajectories with a sparsity penalty.
 
@@ -304,6 +341,16 @@ def fit(
         Seed of the gate samples drawn during training.
     progress
         Show a tqdm progress bar.
+    cuda_graph
+        Capture every Adam stage's step as a CUDA graph after a few eager steps and replay it (one launch
+        per step instead of thousands; see :mod:`pathreg.models._graphs`). ``"auto"``: on a CUDA device
+        with a :class:`NeuralODE` stepping on the observation grid (``"euler"``, ``"midpoint"``, ``"rk4"``,
+        no ``step_size``), else eager; ``True``: require it; ``False``: eager. Same arithmetic as the eager
+        step; a capture that fails falls back to eager steps with a warning.
+    callback
+        Called after every epoch as ``callback(epoch, history, model)``; returning ``True`` stops training
+        (the best parameters so far are restored as after a normal end). To score the model with
+        deterministic gates, wrap the evaluation in ``with evaluation_mode(model):``.
 
     Returns
     -------
@@ -326,10 +373,11 @@ def fit(
     dtype = next(model.parameters()).dtype
     model.to(device)
     data = data.to(device, dtype)
+    graph = resolve_graph_mode(cuda_graph, model, device)
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     vector_field = model.vector_field
-    adam = torch.optim.Adam(_parameter_groups(model, lr, gate_lr, weight_decay), lr=lr)
+    adam = _adam(model, lr, gate_lr, weight_decay, capturable=graph and device.type == "cuda", device=device)
     stages = _stages(regime, n_epochs, sparsification_scales, curriculum, curriculum_epochs, finetune_epochs)
     history = History()
     best = {"loss": math.inf, "state": None}
@@ -365,9 +413,13 @@ def fit(
                     early_stopping=early_stopping or use_lbfgs,  # L-BFGS stages always end once converged
                     patience=min(patience, LBFGS_PATIENCE) if use_lbfgs else patience,
                     min_delta=min_delta,
+                    graph=graph and not use_lbfgs,
+                    callback=callback,
                 )
             if stage.frozen_support:
                 refits.append(_record_refit(model, data, stage, history))
+    except _StopTraining:
+        logger.info("Training stopped by the callback at epoch %d.", len(history))
     finally:
         bar.close()
         _set_gate_mode(model, deterministic=False, frozen=False)
@@ -427,42 +479,74 @@ def _run_stage(
     early_stopping: bool,
     patience: int,
     min_delta: float,
+    graph: bool = False,
+    callback: Callback | None = None,
 ) -> None:
-    """Train one stage; append to ``history`` and keep the best state of the last stage in ``best``."""
+    """Train one stage; append to ``history`` and keep the best state of the last stage in ``best``.
+
+    With ``graph``, the step is captured as a CUDA graph after :data:`WARMUP_STEPS` eager steps and replayed.
+    """
     vector_field = model.vector_field
     stage_best = math.inf
     since_improvement = 0
     # a diverging stage (non-finite loss) is undone rather than ending the whole fit
     start_state = copy.deepcopy(model.state_dict())
-    for _ in range(stage.epochs):
+    n_entries = vector_field.n_outputs * vector_field.n_inputs
+    sparsity_every = SPARSITY_EVERY_LARGE if n_entries > LARGE_ADJACENCY else 1
+    sparsity = math.nan
+
+    def compute_terms() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        fit_loss = masked_mse(model.predict(data), data)
+        penalty = regularizer.penalty(vector_field) * stage.scale
+        return (fit_loss + penalty if regularizer.smooth else fit_loss), fit_loss, penalty
+
+    captured: CapturedStep | None = None
+    vector_field_on_cuda = next(vector_field.parameters()).is_cuda
+    for epoch in range(stage.epochs):
         resample_gates(model, generator)
-        terms = {}
+        if graph and captured is None and epoch >= WARMUP_STEPS:
+            captured = _capture(compute_terms, optimizer, model, clip_grad_norm, capture=vector_field_on_cuda)
+            graph = captured is not None
+        learning_rate = float(optimizer.param_groups[0]["lr"])
+        if captured is not None:
+            fit_value, penalty_value = captured.replay()
+            terms = {"fit": fit_value, "penalty": penalty_value, "total": fit_value + penalty_value}
+            if stage.last and terms["total"] < best["loss"]:
+                best.update(loss=terms["total"], state=_snapshot_state(model, captured))
+                history.best_epoch = len(history)
+        else:
+            terms = {}
+            # eager steps before a capture run on a side stream, as CUDA graph capture requires
+            stream = torch.cuda.Stream() if graph and vector_field_on_cuda else None
+            if stream is not None:
+                stream.wait_stream(torch.cuda.current_stream())
 
-        def closure(terms=terms):
-            optimizer.zero_grad(set_to_none=True)
-            fit_loss = masked_mse(model.predict(data), data)
-            penalty = regularizer.penalty(vector_field) * stage.scale
-            loss = fit_loss + penalty if regularizer.smooth else fit_loss
-            loss.backward()
-            if clip_grad_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-            if "total" not in terms:  # the first evaluation: the parameters before the step
-                fit_value, penalty_value = float(fit_loss.detach()), float(penalty.detach())
-                terms.update(fit=fit_value, penalty=penalty_value, total=fit_value + penalty_value)
-                if stage.last and terms["total"] < best["loss"]:
-                    best.update(loss=terms["total"], state=copy.deepcopy(model.state_dict()))
-                    history.best_epoch = len(history)
-            return loss
+            def closure(terms=terms):
+                optimizer.zero_grad(set_to_none=True)
+                loss, fit_loss, penalty = compute_terms()
+                loss.backward()
+                if clip_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+                if "total" not in terms:  # the first evaluation: the parameters before the step
+                    fit_value, penalty_value = float(fit_loss.detach()), float(penalty.detach())
+                    terms.update(fit=fit_value, penalty=penalty_value, total=fit_value + penalty_value)
+                    if stage.last and terms["total"] < best["loss"]:
+                        best.update(loss=terms["total"], state=copy.deepcopy(model.state_dict()))
+                        history.best_epoch = len(history)
+                return loss
 
-        learning_rate = optimizer.param_groups[0]["lr"]
-        optimizer.step(closure)
+            with torch.cuda.stream(stream) if stream is not None else nullcontext():
+                optimizer.step(closure)
+            if stream is not None:
+                torch.cuda.current_stream().wait_stream(stream)
         total = terms["total"]
         if not math.isfinite(total):
             _undo_stage(model, start_state, stage, total, len(history))
             return
         _after_step(model, regularizer, learning_rate, stage.scale)
-        with torch.no_grad():
-            sparsity = feature_sparsity(vector_field.adjacency())
+        if epoch % sparsity_every == 0 or epoch == stage.epochs - 1 or math.isnan(sparsity):
+            with torch.no_grad():
+                sparsity = feature_sparsity(vector_field.adjacency())
         history.loss.append(total)
         history.fit_loss.append(terms["fit"])
         history.penalty.append(terms["penalty"])
@@ -481,6 +565,8 @@ def _run_stage(
         bar.update(1)
         if len(history) % 50 == 0:
             bar.set_postfix(loss=f"{total:.3g}", sparsity=f"{sparsity:.2f}")
+        if callback is not None and callback(len(history) - 1, history, model):
+            raise _StopTraining
         if early_stopping and since_improvement >= patience:
             history.stopped_early = stage.last
             logger.info("Stage with penalty scale %s converged at epoch %d.", stage.scale, len(history))
@@ -489,6 +575,28 @@ def _run_stage(
         final = masked_mse(model.predict(data), data)
     if not torch.isfinite(final):
         _undo_stage(model, start_state, stage, float(final), len(history))
+
+
+def _capture(
+    compute_terms, optimizer: torch.optim.Optimizer, model: nn.Module, clip_grad_norm, *, capture: bool = True
+) -> CapturedStep | None:
+    """Capture the stage's step as a CUDA graph; ``None`` (eager steps from then on) if capture fails."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    try:
+        return CapturedStep(compute_terms, optimizer, parameters, clip_grad_norm=clip_grad_norm, capture=capture)
+    except RuntimeError as error:  # e.g. an operation that synchronises with the host
+        logger.warning("Capturing the training step as a CUDA graph failed (%s); continuing with eager steps.", error)
+        optimizer.zero_grad(set_to_none=True)
+        return None
+
+
+def _snapshot_state(model: nn.Module, captured: CapturedStep) -> dict:
+    """The model's state dict with the parameters the last replayed step started from."""
+    state = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    names = [name for name, p in model.named_parameters() if p.requires_grad]
+    for name, value in zip(names, captured.snapshot, strict=True):
+        state[name] = value.clone()
+    return state
 
 
 def _undo_stage(model: nn.Module, start_state: dict, stage: _Stage, loss: float, epoch: int) -> None:

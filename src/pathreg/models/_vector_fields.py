@@ -71,6 +71,19 @@ def path_adjacency(weights: Sequence[torch.Tensor]) -> torch.Tensor:
     return result
 
 
+def path_adjacency_mean(weights: Sequence[torch.Tensor]) -> torch.Tensor:
+    r"""The mean entry of :func:`path_adjacency`, without forming the matrix.
+
+    The sum of all entries of :math:`|W^{L+1}| \cdots |W^{1}|` is :math:`\mathbf 1^\top |W^{L+1}| \cdots
+    |W^{1}| \mathbf 1`: a chain of matrix-vector products, linear in the number of weights instead of
+    ``n_outputs x n_inputs`` memory and a matrix product per layer. Used by the path penalties.
+    """
+    totals = weights[0].abs().sum(dim=1)
+    for weight in weights[1:]:
+        totals = weight.abs() @ totals
+    return totals.sum() / (weights[-1].shape[0] * weights[0].shape[1])
+
+
 class MLPVectorField(nn.Module):
     """A multilayer perceptron vector field, optionally with hard-concrete gates on every weight.
 

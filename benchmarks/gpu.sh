@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The GPU checks in one run: the gpu-marked tests and the speed benchmark on the CUDA device.
+#
+#   benchmarks/gpu.sh OUTPUT_DIR [BONE_MARROW_DIR]
+#
+# Installs the wheels in .whl/ (anndata, scanpy, mudata, pytest, ... for an image that has torch and
+# torchdiffeq but not the single-cell stack) into a temporary folder when present, and uses the package
+# from src/. Writes to OUTPUT_DIR: device.txt, pytest_gpu.txt, speed.csv, speed.md (the table) and
+# speed.log. BONE_MARROW_DIR: a local copy of the bone marrow trajectories (else the download cache, else a
+# synthetic stand-in of the same shape).
+set -uo pipefail
+out="${1:?usage: benchmarks/gpu.sh OUTPUT_DIR [BONE_MARROW_DIR]}"
+data="${2:-}"
+mkdir -p "$out"
+cd "$(dirname "$0")/.."
+if compgen -G ".whl/*.whl" > /dev/null; then
+  site="$(mktemp -d)"
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .whl/*.whl
+  export PYTHONPATH="$site:${PYTHONPATH:-}"
+fi
+export PYTHONPATH="$PWD/src:${PYTHONPATH:-}"
+{
+  nvidia-smi
+  python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.get_device_name())"
+} > "$out/device.txt" 2>&1
+python3 -m pytest -q -m gpu -p no:cacheprovider tests/models/test_gpu.py tests/models/test_graphs.py \
+  > "$out/pytest_gpu.txt" 2>&1
+echo "pytest exit status $?" >> "$out/pytest_gpu.txt"
+python3 -m pathreg.benchmarks.speed --device cuda ${data:+--path "$data"} --reference-cap "${REFERENCE_CAP:-120}" \
+  --output "$out/speed.csv" > "$out/speed.md" 2> "$out/speed.log"
+echo "speed benchmark exit status $?" >> "$out/speed.log"
+if [ -n "$data" ]; then  # end to end: fit_dynamics on the GPU in the bone marrow benchmark
+  python3 -m pathreg.benchmarks.bone_marrow --device cuda --path "$data" --output "$out/bone_marrow" \
+    > "$out/bone_marrow.md" 2> "$out/bone_marrow.log"
+  echo "bone marrow benchmark exit status $?" >> "$out/bone_marrow.log"
+fi
