@@ -5,6 +5,7 @@ from ._generalization import evaluate_generalization
 from ._grn import grn, to_networkx
 from ._perturb import perturb
 from ._predict import predict
+from ._sweep import sweep
 
 __all__ = [
     "COLLOCATION_LAMBDA",
@@ -14,5 +15,6 @@ __all__ = [
     "grn",
     "perturb",
     "predict",
+    "sweep",
     "to_networkx",
 ]
