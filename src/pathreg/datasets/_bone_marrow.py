@@ -7,6 +7,7 @@ import os
 import re
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,20 @@ def bone_marrow(path: str | os.PathLike[str] | None = None) -> AnnData:
     """
     if path is None:
         root = _cache_dir()
-        _download(root)
+        try:
+            _download(root)
+        except RuntimeError as error:
+            # offline with an incomplete cache: use what is there, say what is missing
+            missing = [local for local in _REMOTE_FILES.values() if not (root / local).is_file()]
+            if (root / _REMOTE_FILES[f"TFs_Targets/{_GRN_FILE}"]).is_file() and len(missing) < len(_REMOTE_FILES) - 1:
+                warnings.warn(
+                    f"{error} Using the {len(_REMOTE_FILES) - len(missing)} files already in the cache; missing: "
+                    f"{', '.join(missing)}.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            else:
+                raise
     else:
         root = Path(path).expanduser()
         if not root.is_dir():

@@ -186,6 +186,8 @@ def read_asf(path: str | os.PathLike) -> Skeleton:
         On a malformed file, naming the file and the line.
     """
     lines = _lines(path)
+    if not lines:
+        raise ValueError(f"{path}: empty file (no :root, :bonedata or :hierarchy section)")
     units = {"length": 1.0, "angle": "deg"}
     root: dict = {}
     bones: list[dict] = []

@@ -39,8 +39,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             raise ValueError(f"Unknown device {device!r}; use one of {VALID_DEVICES} or 'cuda:N'.") from error
     else:
         raise ValueError(f"device must be a string or torch.device, got {type(device).__name__}.")
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"device={device!r} was requested but no CUDA device is visible to torch; use device='cpu' or 'auto'."
-        )
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"Unknown device {device!r}; use one of {VALID_DEVICES} or 'cuda:N'.")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"device={device!r} was requested but no CUDA device is visible to torch (torch "
+                f"{torch.__version__}, CUDA build: {torch.version.cuda or 'none'}); use device='cpu' or 'auto'."
+            )
+        count = torch.cuda.device_count()
+        if resolved.index is not None and resolved.index >= count:
+            raise RuntimeError(
+                f"device={device!r} was requested but only {count} CUDA device(s) are visible "
+                f"(cuda:0 to cuda:{count - 1}); check CUDA_VISIBLE_DEVICES."
+            )
     return resolved

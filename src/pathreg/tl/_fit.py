@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -12,7 +13,9 @@ import torch
 from anndata import AnnData
 
 from pathreg.models import (
+    ACTIVATIONS,
     METHODS,
+    SOLVERS,
     NeuralODE,
     Regularizer,
     fit,
@@ -25,7 +28,10 @@ from pathreg.models import (
 from .._settings import logger
 from ._inputs import (
     GeneSpec,
+    check_finite_time,
     check_unique_var_names,
+    close_matches,
+    ensure_actual,
     expression,
     gene_mask,
     lineage_table,
@@ -96,13 +102,8 @@ def _prepare(
     target_genes = adata.var_names[target_mask].tolist()
     input_index = np.flatnonzero(regulator_mask[state_columns])
     used = lineages.to_numpy().any(axis=1)
-    bad_time = ~np.isfinite(time[used])
-    if bad_time.any():
-        raise ValueError(
-            f"adata.obs[{time_key!r}] has {int(bad_time.sum())} NaN or infinite values among the {int(used.sum())} "
-            "cells used; recompute the pseudotime or exclude those cells from the lineages."
-        )
-    values = expression(adata, layer)[:, state_columns]
+    check_finite_time(time, used, time_key)
+    values = expression(adata, layer, columns=state_columns, cells=used, stacklevel=4)
     scaled_time, offset, span = scale_time(time, used)
     bins = bin_lineages(scaled_time, values, lineages, n_bins=n_bins, time_scale=time_scale)
     allowed = None
@@ -123,6 +124,58 @@ def _prepare(
         bins,
         allowed,
     )
+
+
+def _check_options(
+    *,
+    method: str,
+    objective: str,
+    time_scale: str,
+    n_bins: int,
+    n_seeds: int,
+    hidden: Sequence[int],
+    activation: str | None,
+    solver: str,
+) -> None:
+    """Raise for an invalid setting of :func:`fit_dynamics`, naming the valid ones, before anything is read."""
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; valid names are {list(METHODS)}.")
+    if objective not in DEFAULT_TRAINING:
+        raise ValueError(f"Unknown objective {objective!r}; valid names are {list(DEFAULT_TRAINING)}.")
+    if time_scale not in ("rank", "pseudotime"):
+        raise ValueError(f"Unknown time_scale {time_scale!r}; valid names are ['rank', 'pseudotime'].")
+    if solver not in SOLVERS:
+        raise ValueError(f"Unknown solver {solver!r}; valid names are {list(SOLVERS)}.")
+    if activation is not None and str(activation).lower() not in ACTIVATIONS:
+        raise ValueError(f"Unknown activation {activation!r}; valid names are {sorted(ACTIVATIONS)}.")
+    if isinstance(hidden, int) or any(int(width) < 1 for width in hidden):
+        raise ValueError(f"hidden must be a sequence of positive layer widths, e.g. (32,), got {hidden!r}.")
+    if n_bins < 2:
+        raise ValueError(f"n_bins must be at least 2, got {n_bins}.")
+    if n_seeds < 1:
+        raise ValueError(f"n_seeds must be at least 1, got {n_seeds}.")
+
+
+_SET_BY_FIT_DYNAMICS = {"model", "data", "states", "derivatives", "regularizer", "device", "seed", "progress"}
+
+
+def _check_training_options(objective: str, training_options: dict) -> None:
+    """Raise for a keyword of ``**training_options`` that the objective's training function does not take."""
+    function = fit_collocation if objective == "collocation" else fit
+    parameters = inspect.signature(function).parameters
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()):
+        return
+    valid = [name for name in parameters if name not in _SET_BY_FIT_DYNAMICS]
+    if objective == "collocation":
+        valid += ["warmup_fraction", "refit_fraction"]
+    for name in training_options:
+        if name in _SET_BY_FIT_DYNAMICS:
+            raise ValueError(f"{name!r} is set by fit_dynamics itself and cannot be passed as a training option.")
+        if name not in valid:
+            raise ValueError(
+                f"Unknown training option {name!r} for objective={objective!r}.{close_matches(name, valid)} "
+                f"Valid names are {sorted(valid)}."
+            )
 
 
 def fit_dynamics(
@@ -267,6 +320,24 @@ def fit_dynamics(
         ``feature_sparsity``), ``metrics`` (``lineage_mse`` per lineage, ``feature_sparsity`` and
         ``weight_sparsity``), ``regulators``, ``targets``, ``lineages`` (names and cell counts).
 
+    Raises
+    ------
+    ValueError
+        For invalid inputs, before anything is fitted and with ``adata`` unchanged: unknown names (the
+        valid ones listed), missing keys (with close matches and the function that creates them), NaN or
+        infinite values among the cells and genes used, duplicated ``var_names``, no overlap of
+        ``regulators`` with ``var_names``, too few cells or a constant time in a lineage. See
+        :doc:`/troubleshooting`.
+    RuntimeError
+        For ``device="cuda"`` when no CUDA device is visible.
+    FloatingPointError
+        When the training diverges (lower ``lr``); nothing is written.
+
+    Warns
+    -----
+    UserWarning
+        When the expression looks like raw counts (normalise and log-transform it first).
+
     Examples
     --------
     >>> import pathreg
@@ -274,9 +345,19 @@ def fit_dynamics(
     >>> pathreg.pp.pseudotime(adata, root_key="cell_type", root="progenitor")  # doctest: +SKIP
     >>> model = pathreg.tl.fit_dynamics(adata, n_epochs=50, progress=False)  # doctest: +SKIP
     """
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}; valid names are {list(METHODS)}.")
+    _check_options(
+        method=method,
+        objective=objective,
+        time_scale=time_scale,
+        n_bins=n_bins,
+        n_seeds=n_seeds,
+        hidden=hidden,
+        activation=activation,
+        solver=solver,
+    )
+    _check_training_options(objective, training_options)
     torch_device = resolve_device(device)
+    resolve_modality(adata, mod)  # a missing modality fails before any copy
     target_object = data_copy = adata.copy() if copy else adata
     adata = resolve_modality(target_object, mod)
     problem = _prepare(
@@ -290,6 +371,7 @@ def fit_dynamics(
         n_bins=n_bins,
         time_scale=time_scale,
     )
+    ensure_actual(adata)  # a view becomes an actual AnnData now, without ImplicitModificationWarning at the writes
     regularizer_options = dict(regularizer_options or {})
     if lambda_ is None and objective == "collocation":
         lambda_ = COLLOCATION_LAMBDA.get(method)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -15,9 +16,18 @@ from .._settings import logger
 GeneSpec = str | Sequence[str] | None
 
 
+def similar_names(name: str, candidates, n: int = 3) -> list[str]:
+    """Up to ``n`` of ``candidates`` most similar to ``name``, ignoring case (so ``GATA1`` finds ``Gata1`` first)."""
+    by_lower: dict[str, list[str]] = {}
+    for candidate in map(str, candidates):
+        by_lower.setdefault(candidate.lower(), []).append(candidate)
+    found = difflib.get_close_matches(str(name).lower(), list(by_lower), n=n, cutoff=0.5)
+    return [candidate for lower in found for candidate in by_lower[lower] if candidate != str(name)][:n]
+
+
 def close_matches(name: str, candidates) -> str:
     """A ``" Close matches: ..."`` suffix for error messages (empty when there are none)."""
-    matches = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=3, cutoff=0.5)
+    matches = similar_names(name, candidates)
     return f" Close matches: {matches}." if matches else ""
 
 
@@ -52,19 +62,94 @@ def check_unique_var_names(adata: AnnData) -> None:
         raise ValueError(f"var_names are not unique (e.g. {duplicated}); call adata.var_names_make_unique() first.")
 
 
+def ensure_actual(adata: AnnData) -> None:
+    """Turn a view into an actual AnnData in place, quietly, before results are written into it.
+
+    Writing into a view makes AnnData copy the data and warn (``ImplicitModificationWarning``); doing it
+    once up front gives the same object without the warning. The view's parent is not modified.
+    """
+    if adata.is_view:
+        adata._init_as_actual(adata.copy())
+
+
 def time_values(adata: AnnData, time_key: str) -> np.ndarray:
-    """The time of every cell from ``adata.obs[time_key]`` as float64."""
+    """The time of every cell from ``adata.obs[time_key]`` as float64 (NaN where missing).
+
+    Raises
+    ------
+    ValueError
+        If the column does not exist, or holds values that are not numbers.
+    """
     if time_key not in adata.obs:
         raise ValueError(
             f"adata.obs has no column {time_key!r}.{close_matches(time_key, adata.obs.columns)} "
             "Compute a pseudotime with pathreg.pp.pseudotime(adata, root=...) or pass time_key=."
         )
-    values = pd.to_numeric(adata.obs[time_key], errors="coerce").to_numpy(dtype=np.float64)
-    return values
+    column = adata.obs[time_key]
+    numeric = pd.to_numeric(
+        column.astype(object) if isinstance(column.dtype, pd.CategoricalDtype) else column, errors="coerce"
+    )
+    not_numbers = numeric.isna().to_numpy() & column.notna().to_numpy()
+    if not_numbers.any():
+        examples = pd.unique(column[not_numbers].astype(str))[:3].tolist()
+        raise ValueError(
+            f"adata.obs[{time_key!r}] must be numeric; {int(not_numbers.sum())} of its {adata.n_obs} values are not "
+            f"numbers (e.g. {examples})."
+        )
+    return numeric.to_numpy(dtype=np.float64)
 
 
-def expression(adata: AnnData, layer: str | None) -> np.ndarray:
-    """Dense float32 expression (``adata.X`` or ``adata.layers[layer]``), validated finite."""
+def check_finite_time(time: np.ndarray, used: np.ndarray, time_key: str) -> None:
+    """Raise for NaN or infinite times among the ``used`` cells, with their number."""
+    bad = used & ~np.isfinite(time)
+    if bad.any():
+        n_nan = int(np.isnan(time[bad]).sum())
+        raise ValueError(
+            f"adata.obs[{time_key!r}] has {int(bad.sum())} NaN or infinite values ({n_nan} NaN, "
+            f"{int(bad.sum()) - n_nan} infinite) among the {int(used.sum())} cells used; recompute the pseudotime "
+            "or exclude those cells from the lineages."
+        )
+
+
+def expression(
+    adata: AnnData,
+    layer: str | None,
+    *,
+    columns: np.ndarray | None = None,
+    cells: np.ndarray | None = None,
+    stacklevel: int = 3,
+) -> np.ndarray:
+    """Dense float32 expression (``adata.X`` or ``adata.layers[layer]``), validated finite.
+
+    Parameters
+    ----------
+    adata
+        The data.
+    layer
+        Layer name; ``None`` for ``adata.X``.
+    columns
+        Integer positions of the genes to return (default: all), selected before densifying.
+    cells
+        Boolean mask of the cells whose values are used (default: all): only they must be finite.
+    stacklevel
+        Of the raw-counts warning, so that it points at the caller's code.
+
+    Returns
+    -------
+    ``(n_obs, len(columns))`` float32, a copy.
+
+    Raises
+    ------
+    ValueError
+        For a missing layer, or NaN or infinite values among the used cells and genes (with their number,
+        the number of cells concerned and some of the genes).
+
+    Warns
+    -----
+    UserWarning
+        When the values look like raw counts (all integers, some above 1): expression should be normalised
+        and log-transformed.
+    """
     if layer is None:
         matrix = adata.X
         where = "adata.X"
@@ -77,25 +162,31 @@ def expression(adata: AnnData, layer: str | None) -> np.ndarray:
         matrix = adata.layers[layer]
         where = f"adata.layers[{layer!r}]"
     if matrix is None:
-        raise ValueError(f"{where} is empty.")
-    if hasattr(matrix, "to_memory"):  # backed datasets
+        raise ValueError(f"{where} is empty; store the expression there or pass layer=.")
+    if hasattr(matrix, "to_memory"):  # backed sparse datasets
         matrix = matrix.to_memory()
+    if columns is None:
+        columns = np.arange(adata.n_vars)
+    matrix = matrix[:, columns] if sparse.issparse(matrix) else np.asarray(matrix)[:, columns]
     matrix = matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
     matrix = matrix.astype(np.float32, copy=True)
-    bad = ~np.isfinite(matrix)
+    used = matrix if cells is None else matrix[np.asarray(cells, dtype=bool)]
+    bad = ~np.isfinite(used)
     if bad.any():
         rows, cols = np.nonzero(bad)
-        genes = pd.unique(adata.var_names[cols])[:5].tolist()
+        genes = pd.unique(adata.var_names[np.asarray(columns)[cols]])[:5].tolist()
+        n_nan = int(np.isnan(used[bad]).sum())
         raise ValueError(
-            f"{where} has {int(bad.sum())} NaN or infinite values in {len(np.unique(rows))} cells "
-            f"(genes such as {genes}); impute or remove them first."
+            f"{where} has {int(bad.sum())} NaN or infinite values ({n_nan} NaN, {int(bad.sum()) - n_nan} infinite) "
+            f"in {len(np.unique(rows))} of the {used.shape[0]} cells used, in {len(np.unique(cols))} genes "
+            f"(e.g. {genes}); impute or remove them first."
         )
-    if matrix.size and matrix.max() > 20 and np.all(matrix == np.round(matrix)):
-        logger.warning(
-            "%s looks like raw counts (all integers, max %d); normalise and log-transform first "
-            "(sc.pp.normalize_total, sc.pp.log1p).",
-            where,
-            int(matrix.max()),
+    if used.size and used.max() > 1 and np.array_equal(used, np.round(used)):
+        warnings.warn(
+            f"{where} looks like raw counts (all values are integers, maximum {int(used.max())}); pathreg expects "
+            "normalised, log-transformed expression: run sc.pp.normalize_total(adata) and sc.pp.log1p(adata) first.",
+            UserWarning,
+            stacklevel=stacklevel,
         )
     return matrix
 
@@ -107,7 +198,11 @@ def gene_mask(adata: AnnData, spec: GeneSpec, *, argument: str) -> np.ndarray:
         return np.ones(n_vars, dtype=bool)
     if isinstance(spec, str):
         if spec not in adata.var:
-            hint = " pathreg.pp.annotate_tfs(adata) creates 'is_tf'." if spec == "is_tf" else ""
+            hint = (
+                " pathreg.pp.annotate_tfs(adata) creates the boolean column 'is_tf' (transcription factors)."
+                if argument == "regulators" or spec == "is_tf"
+                else ""
+            )
             raise ValueError(
                 f"{argument}={spec!r} is not a column of adata.var.{close_matches(spec, adata.var.columns)}{hint} "
                 "Pass a boolean var column name or a list of gene names."
@@ -116,23 +211,31 @@ def gene_mask(adata: AnnData, spec: GeneSpec, *, argument: str) -> np.ndarray:
         if column.dtype != bool:
             raise ValueError(f"adata.var[{spec!r}] must be boolean to select {argument}, got dtype {column.dtype}.")
         mask = column.to_numpy(dtype=bool)
-    else:
-        names = [str(name) for name in spec]
-        present = adata.var_names.isin(names)
-        missing = sorted(set(names) - set(adata.var_names))
-        if missing:
-            logger.warning(
-                "%d of the %d %s are not in var_names, e.g. %s.", len(missing), len(names), argument, missing[:5]
+        if not mask.any():
+            raise ValueError(
+                f"adata.var[{spec!r}] is False for all {n_vars} genes, so no gene is selected as {argument} "
+                "(overlap 0). With pathreg.pp.annotate_tfs, check the species and the gene symbols."
             )
-        mask = np.asarray(present, dtype=bool)
-    if not mask.any():
-        examples = list(spec)[:5] if not isinstance(spec, str) else []
+        return mask
+    names = [str(name) for name in spec]
+    present = adata.var_names.isin(names)
+    missing = list(dict.fromkeys(name for name in names if name not in set(adata.var_names)))
+    if not present.any():
         raise ValueError(
-            f"No gene of var_names is selected as {argument} (overlap 0"
-            + (f"; e.g. {examples} are not in var_names" if examples else "")
-            + "). Check the gene names or the column."
+            f"None of the {len(names)} {argument} given is in var_names (overlap 0 of {len(names)}): "
+            f"e.g. {names[:5]} were given, while var_names are e.g. {adata.var_names[:5].tolist()}. "
+            "Check the gene identifiers (symbols or Ensembl IDs) and their case."
         )
-    return mask
+    if missing:
+        logger.warning(
+            "%d of the %d %s are not in var_names (overlap %d), e.g. %s.",
+            len(missing),
+            len(names),
+            argument,
+            len(names) - len(missing),
+            missing[:5],
+        )
+    return np.asarray(present, dtype=bool)
 
 
 def lineage_table(adata: AnnData, lineage_key: str | None) -> pd.DataFrame:
@@ -177,7 +280,8 @@ def prior_mask(adata: AnnData, prior, target_names: Sequence[str], regulator_nam
         if prior not in adata.varp:
             raise ValueError(
                 f"adata.varp has no prior {prior!r}.{close_matches(prior, adata.varp.keys())} "
-                "Pass the key of a boolean target x regulator matrix in varp, or a DataFrame."
+                "Store a boolean target x regulator matrix there first (adata.varp[key] = mask; "
+                "pathreg.datasets.bone_marrow provides 'base_grn'), or pass a DataFrame."
             )
         matrix = adata.varp[prior]
         matrix = matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)

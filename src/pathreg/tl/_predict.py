@@ -8,7 +8,16 @@ import torch
 
 from pathreg.models import NeuralODE
 
-from ._inputs import expression, lineage_table, resolve_modality, time_values
+from ._inputs import (
+    check_finite_time,
+    check_unique_var_names,
+    ensure_actual,
+    expression,
+    lineage_table,
+    resolve_modality,
+    similar_names,
+    time_values,
+)
 from ._readout import cell_predictions, lineage_errors, predict_lineages
 from ._trajectories import bin_lineages
 
@@ -51,19 +60,46 @@ def predict(
     Returns
     -------
     Mean squared error per lineage (whole lineage integrated from its first bin, against the bin means).
+
+    Raises
+    ------
+    ValueError
+        When the model lacks the metadata of :func:`fit_dynamics`, some of its genes are not in
+        ``var_names`` (they are listed), or the inputs are invalid as for :func:`fit_dynamics`. Nothing is
+        written then.
     """
     metadata = getattr(model, "metadata", None)
-    if not metadata or "state_genes" not in metadata:
-        raise ValueError("The model has no gene metadata; use a model returned by fit_dynamics or pathreg.models.load.")
+    required = ("state_genes", "time_key", "time_offset", "time_span", "n_bins")
+    absent = [name for name in required if name not in (metadata or {})]
+    if absent:
+        raise ValueError(
+            f"The model's metadata lacks {absent}; use a model returned by pathreg.tl.fit_dynamics or loaded with "
+            "pathreg.models.load."
+        )
     adata = resolve_modality(adata, mod)
-    genes = list(metadata["state_genes"])
+    check_unique_var_names(adata)
+    genes = [str(gene) for gene in metadata["state_genes"]]
     missing = [gene for gene in genes if gene not in adata.var_names]
     if missing:
-        raise ValueError(f"{len(missing)} of the model's {len(genes)} genes are not in var_names, e.g. {missing[:5]}.")
-    time = time_values(adata, time_key or metadata["time_key"])
+        hints = "".join(
+            f" Close matches of {gene!r}: {similar_names(gene, adata.var_names)}."
+            for gene in missing[:3]
+            if similar_names(gene, adata.var_names)
+        )
+        raise ValueError(
+            f"The model was fitted on a different gene set: {len(missing)} of its {len(genes)} genes are not in "
+            f"var_names: {missing[:10]}{' ...' if len(missing) > 10 else ''}.{hints} Predict on data with all of the "
+            "model's genes (same identifiers), or refit on the genes present."
+        )
+    if n_bins is not None and n_bins < 2:
+        raise ValueError(f"n_bins must be at least 2, got {n_bins}.")
+    time_key = time_key or metadata["time_key"]
+    time = time_values(adata, time_key)
     lineages = lineage_table(adata, lineage_key)
+    used = lineages.to_numpy().any(axis=1)
+    check_finite_time(time, used, time_key)
     columns = adata.var_names.get_indexer(genes)
-    values = expression(adata, layer)[:, columns]
+    values = expression(adata, layer, columns=columns, cells=used)
     scaled = (time - metadata["time_offset"]) / metadata["time_span"]
     bins = bin_lineages(
         scaled,
@@ -76,6 +112,7 @@ def predict(
     with torch.no_grad():
         predictions = predict_lineages(model, bins)
     errors = lineage_errors(bins, predictions)
+    ensure_actual(adata)  # a view becomes an actual AnnData, without ImplicitModificationWarning
     prediction = np.full((adata.n_obs, adata.n_vars), np.nan, dtype=np.float32)
     prediction[:, columns] = cell_predictions(bins, predictions, scaled, adata.n_obs)
     adata.layers[f"{key_added}_prediction"] = prediction

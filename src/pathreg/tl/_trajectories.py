@@ -57,7 +57,10 @@ def scale_time(time: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, float, f
     t_min, t_max = float(time[used].min()), float(time[used].max())
     span = t_max - t_min
     if not span > 0:
-        raise ValueError(f"The time of the cells used is constant ({t_min}); a dynamical model needs time to vary.")
+        raise ValueError(
+            f"The time of all {int(np.count_nonzero(used))} cells used is the same ({t_min}); a dynamical model "
+            "needs time to vary. Check the time column (e.g. recompute pathreg.pp.pseudotime)."
+        )
     return (time - t_min) / span, t_min, span
 
 
@@ -76,17 +79,24 @@ def bin_lineages(
     Raises
     ------
     ValueError
-        For a lineage with fewer than ``2 * n_bins`` cells, or NaN times among its cells.
+        For a lineage with fewer than ``2 * n_bins`` cells, NaN or infinite times among its cells, or a
+        constant time (each with the number of cells).
     """
     result = []
     for name in lineages.columns:
         cells = np.flatnonzero(lineages[name].to_numpy())
         lineage_time = time[cells]
-        if np.isnan(lineage_time).any():
+        if not np.isfinite(lineage_time).all():
             raise ValueError(
-                f"{int(np.isnan(lineage_time).sum())} cells of lineage {name!r} have no time (NaN); "
-                "remove them from the lineage or recompute the pseudotime."
+                f"{int((~np.isfinite(lineage_time)).sum())} of the {len(cells)} cells of lineage {name!r} have no "
+                "finite time (NaN or infinite); remove them from the lineage or recompute the pseudotime."
             )
+        constant = ValueError(
+            f"All {len(cells)} cells of lineage {name!r} have the same time ({lineage_time[0]}); "
+            "a dynamical model needs time to vary."
+        )
+        if lineage_time.min() == lineage_time.max():
+            raise constant
         if len(cells) < 2 * n_bins:
             raise ValueError(
                 f"Lineage {name!r} has {len(cells)} cells; binning into n_bins={n_bins} needs at least "
@@ -96,12 +106,13 @@ def bin_lineages(
         cells = cells[order]
         chunks = np.array_split(np.arange(len(cells)), n_bins)
         times = np.array([time[cells[chunk]].mean() for chunk in chunks])
-        if np.any(np.diff(times) <= 0):  # ties in time: merge bins with equal mean times
-            keep = np.concatenate([[True], np.diff(times) > 0])
-            chunks = _merge_tied(chunks, keep)
+        # ties in time: merge bins with equal mean times (equal up to the rounding of the means)
+        tied = np.diff(times) <= 1e-12 * max(1.0, float(np.abs(times).max()))
+        if tied.any():
+            chunks = _merge_tied(chunks, np.concatenate([[True], ~tied]))
             times = np.array([time[cells[chunk]].mean() for chunk in chunks])
         if len(chunks) < 2:
-            raise ValueError(f"All cells of lineage {name!r} have the same time; a dynamical model needs time to vary.")
+            raise constant
         cell_times = None
         if time_scale == "rank":
             cell_times = (np.arange(len(cells)) + 0.5) / len(cells)
