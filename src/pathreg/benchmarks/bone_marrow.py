@@ -79,6 +79,11 @@ FIT_OPTIONS: dict = {
 defaults (gates must travel several logit units in 600 epochs). One model per fit: :func:`pathreg.tl.predict`
 applies the returned model; seeds are run as separate fits (``--seeds``)."""
 
+METHOD_OPTIONS: dict[str, dict] = {"grouplasso": {"hidden": (8,)}}
+"""Per-method overrides of :data:`FIT_OPTIONS`. GroupLasso builds one network per target gene (529 x width x 529
+first-layer weights): with the default width 32 an epoch costs minutes on a 2-core CPU, with 8 about half a
+second (the width of the motion-capture benchmark's GroupLasso networks)."""
+
 LAMBDAS: dict[str, float] = {"pathreg": 0.1, "l0": 0.1}
 """Penalties of the gated methods (shooting MSE on min-max scaled data; chosen among 0.01, 0.03, 0.1 as the
 smallest reaching >= 90 % spurious-feature sparsity on the training batch). Other methods: their regularizer's
@@ -229,7 +234,7 @@ def run(
                 device=device,
                 seed=seed,
                 progress=False,
-                **options,
+                **{**FIT_OPTIONS, **METHOD_OPTIONS.get(method, {}), **fit_options},
             )
             seconds = time.perf_counter() - start
             if models is not None:
@@ -316,11 +321,17 @@ def lineage_adjacency(
 
 
 def plot_adjacency(
-    frame: pd.DataFrame, known: Sequence[str] = KNOWN_ERYTHROID_REGULATORS, *, max_targets: int = 40, title: str = ""
+    frame: pd.DataFrame,
+    known: Sequence[str] = KNOWN_ERYTHROID_REGULATORS,
+    *,
+    max_targets: int = 40,
+    title: str = "",
+    ax=None,
 ):
     """Heatmap of the strongest targets x the TFs with any edge; ``known`` regulators' labels in red and bold.
 
-    Drawn with :func:`pathreg.pl.adjacency` on a small AnnData holding ``frame``. Returns the Axes.
+    Drawn with :func:`pathreg.pl.adjacency` on a small AnnData holding ``frame``, into ``ax`` (a new figure
+    when ``None``). Returns the Axes.
     """
     import anndata as ad
 
@@ -343,7 +354,9 @@ def plot_adjacency(
         "regulators": np.asarray(nonzero.columns, dtype=object),
         "targets": np.asarray(targets, dtype=object),
     }
-    axes = pathreg.pl.adjacency(holder, key="lineage", regulators=list(nonzero.columns), targets=targets, show=False)
+    axes = pathreg.pl.adjacency(
+        holder, key="lineage", regulators=list(nonzero.columns), targets=targets, ax=ax, show=False
+    )
     for label in list(axes.get_xticklabels()) + list(axes.get_yticklabels()):
         if label.get_text() in known:
             label.set_color("red")

@@ -318,9 +318,9 @@ def mean_prediction_mse(segment: MocapSegment) -> float:
 
 
 def plot_joint_dependencies(
-    matrices: dict[str, np.ndarray], joint_names: Sequence[str], path: str | os.PathLike
-) -> None:
-    """Save joint x joint dependency matrices as heatmaps side by side (rows: accelerated joint).
+    matrices: dict[str, np.ndarray], joint_names: Sequence[str], path: str | os.PathLike | None = None
+):
+    """Joint x joint dependency matrices as heatmaps side by side (rows: accelerated joint).
 
     Parameters
     ----------
@@ -329,11 +329,12 @@ def plot_joint_dependencies(
     joint_names
         Row and column labels.
     path
-        PNG file.
-    """
-    import matplotlib
+        PNG file to save the figure to (and close it); ``None``: return it open.
 
-    matplotlib.use("Agg")
+    Returns
+    -------
+    The matplotlib Figure.
+    """
     import matplotlib.pyplot as plt
 
     n = len(joint_names)
@@ -349,17 +350,19 @@ def plot_joint_dependencies(
         ax.set_title(f"{title}: {zero:.0%} of joint pairs pruned", fontsize=9)
         fig.colorbar(image, ax=ax, shrink=0.8, label="max |dependency|")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig
 
 
 def plot_trajectories(
     segment: MocapSegment,
     predictions: dict[str, np.ndarray],
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     joints: Sequence[str] = TRAJECTORY_JOINTS,
-) -> None:
-    """Save true and predicted trajectories of a few joints, a vertical line at the end of the training frames.
+):
+    """True and predicted trajectories of a few joints, a vertical line at the end of the training frames.
 
     For each joint the coordinate with the largest spread over the training frames is shown (standardised).
 
@@ -370,13 +373,14 @@ def plot_trajectories(
     predictions
         Label to ``(n_frames, 3 n_joints)`` predicted standardised positions.
     path
-        PNG file.
+        PNG file to save the figure to (and close it); ``None``: return it open.
     joints
         Joint names (those not in the segment are skipped).
-    """
-    import matplotlib
 
-    matplotlib.use("Agg")
+    Returns
+    -------
+    The matplotlib Figure.
+    """
     import matplotlib.pyplot as plt
 
     joints = [j for j in joints if j in segment.joint_names]
@@ -397,8 +401,10 @@ def plot_trajectories(
     axes[0, 0].set_title("standardised position; dashed line: end of the training frames", fontsize=9)
     axes[-1, 0].set_xlabel("time (s)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig
 
 
 def load_motion(
@@ -456,6 +462,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     results, fitted = run(args.methods, args.seeds, segment, device=args.device, jobs=args.jobs)
     if args.output:
+        import matplotlib
+
+        matplotlib.use("Agg")
         output = Path(args.output)
         output.mkdir(parents=True, exist_ok=True)
         results.to_csv(output / "mocap.csv", index=False)

@@ -8,7 +8,9 @@ import math
 import torch
 from tqdm.auto import tqdm
 
+from .._settings import logger
 from ._device import resolve_device
+from ._faults import GOOD_STATE_EVERY, DivergenceGuard
 from ._metrics import EPS
 from ._ode import NeuralODE
 from ._regularizers import Regularizer, get_regularizer
@@ -96,27 +98,42 @@ def fit_collocation(
         )
     model.train()
     records = []
+    guard = DivergenceGuard(model)
     support = contextlib.ExitStack()
-    for epoch in tqdm(range(n_epochs), disable=not progress, desc=f"collocation {regularizer.name}"):
-        refitting = epoch >= n_epochs - refit_epochs
-        penalised = warmup_epochs <= epoch and not refitting
-        if epoch == n_epochs - refit_epochs:
-            support.enter_context(_fixed_support(model.vector_field, enabled=True))
-        _set_gate_mode(model, deterministic=not penalised, frozen=not penalised)
-        resample_gates(model, generator)
-        optimizer.zero_grad(set_to_none=True)
-        fit_loss = ((model.rhs(zero_time, states) - derivatives) ** 2).mean() / scale
-        penalty = regularizer.penalty(model.vector_field) * (1.0 if penalised else 0.0)
-        loss = fit_loss + penalty if regularizer.smooth else fit_loss
-        loss.backward()
-        optimizer.step()
-        _after_step(model, regularizer, optimizer.param_groups[0]["lr"], 1.0 if penalised else 0.0)
-        with torch.no_grad():  # kept on the device: one transfer after the loop, no sync per step
-            pruned = (model.vector_field.adjacency().abs() < EPS).float().mean()
-            records.append(torch.stack([fit_loss.detach(), penalty.detach(), pruned]))
-        history.lambda_scale.append(1.0 if penalised else 0.0)
-        history.learning_rate.append(optimizer.param_groups[0]["lr"])
-    support.close()
+    try:
+        for epoch in tqdm(range(n_epochs), disable=not progress, desc=f"collocation {regularizer.name}"):
+            refitting = epoch >= n_epochs - refit_epochs
+            penalised = warmup_epochs <= epoch and not refitting
+            if epoch == n_epochs - refit_epochs:
+                support.enter_context(_fixed_support(model.vector_field, enabled=True))
+            _set_gate_mode(model, deterministic=not penalised, frozen=not penalised)
+            resample_gates(model, generator)
+            optimizer.zero_grad(set_to_none=True)
+            fit_loss = ((model.rhs(zero_time, states) - derivatives) ** 2).mean() / scale
+            penalty = regularizer.penalty(model.vector_field) * (1.0 if penalised else 0.0)
+            loss = fit_loss + penalty if regularizer.smooth else fit_loss
+            if not torch.isfinite(loss):  # restore the last good parameters, lower the learning rate, go on
+                guard.recover(optimizer, None, float(loss), epoch)
+                continue
+            loss.backward()
+            optimizer.step()
+            _after_step(model, regularizer, optimizer.param_groups[0]["lr"], 1.0 if penalised else 0.0)
+            with torch.no_grad():  # kept on the device: one transfer after the loop
+                pruned = (model.vector_field.adjacency().abs() < EPS).float().mean()
+                records.append(torch.stack([fit_loss.detach(), penalty.detach(), pruned]))
+            history.lambda_scale.append(1.0 if penalised else 0.0)
+            history.learning_rate.append(optimizer.param_groups[0]["lr"])
+            if epoch % GOOD_STATE_EVERY == 0:
+                guard.remember()
+    except KeyboardInterrupt:
+        history.interrupted = True
+        logger.warning("Training interrupted at epoch %d; keeping the parameters of the last finished epoch.", epoch)
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            model.load_state_dict(guard.state)
+    finally:
+        support.close()
+    if not records:
+        raise FloatingPointError("Training was stopped before its first epoch finished.")
     fit_losses, penalties, sparsities = torch.stack(records).double().cpu().T.tolist()
     history.fit_loss.extend(fit_losses)
     history.penalty.extend(penalties)
@@ -124,7 +141,8 @@ def fit_collocation(
     history.feature_sparsity.extend(sparsities)
     _set_gate_mode(model, deterministic=False, frozen=False)
     model.eval()
-    history.best_epoch = n_epochs - 1
-    if not math.isfinite(history.loss[-1]):
-        raise FloatingPointError(f"The collocation loss became {history.loss[-1]}; lower lr.")
+    history.best_epoch = len(history) - 1
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        model.load_state_dict(guard.state)
+        guard.recover(optimizer, None, math.nan, len(history))  # raises once the recoveries are used up
     return history

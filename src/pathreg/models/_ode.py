@@ -239,9 +239,7 @@ class NeuralODE(_ODEModel):
         cached = getattr(self, "_identity_cache", None)
         index = self.input_index
         if cached is None or cached[0] is not index:
-            identity = index.numel() == self.state_dim and bool(
-                torch.equal(index.cpu(), torch.arange(self.state_dim))
-            )
+            identity = index.numel() == self.state_dim and bool(torch.equal(index.cpu(), torch.arange(self.state_dim)))
             self._identity_cache = cached = (index, identity)
         return cached[1]
 

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from .._settings import logger
 from ._device import resolve_device
+from ._faults import GOOD_STATE_EVERY, DivergenceGuard, is_solver_failure
 from ._gates import GatedLinear
 from ._graphs import WARMUP_STEPS, CapturedStep, GraphMode, resolve_graph_mode
 from ._metrics import EPS, feature_sparsity
@@ -66,6 +67,8 @@ class History:
     pruning
         With ``prune=True``: one record per tested removal of :func:`prune_dependencies` (``output``,
         ``input``, ``strength``, ``fit_loss``, ``bic``, ``reference_bic``, ``removed``).
+    interrupted
+        Whether training was interrupted (``KeyboardInterrupt``); the best parameters so far were kept.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -79,6 +82,7 @@ class History:
     path: list[dict] = field(default_factory=list)
     selected: int = -1
     pruning: list[dict] = field(default_factory=list)
+    interrupted: bool = False
 
     def to_dict(self) -> dict:
         """A plain dict of lists and scalars."""
@@ -383,6 +387,7 @@ def fit(
     best = {"loss": math.inf, "state": None}
     refits: list[dict] = []
     model.train()
+    guard = DivergenceGuard(model)
     bar = tqdm(total=sum(stage.epochs for stage in stages), disable=not progress, desc=f"fit {regularizer.name}")
     try:
         for stage in stages:
@@ -415,11 +420,17 @@ def fit(
                     min_delta=min_delta,
                     graph=graph and not use_lbfgs,
                     callback=callback,
+                    guard=guard,
                 )
             if stage.frozen_support:
                 refits.append(_record_refit(model, data, stage, history))
     except _StopTraining:
         logger.info("Training stopped by the callback at epoch %d.", len(history))
+    except KeyboardInterrupt:
+        history.interrupted = True
+        logger.warning("Training interrupted at epoch %d; keeping the best parameters so far.", len(history))
+        if best["state"] is None:  # not yet in the last stage: the last good parameters
+            best["state"] = guard.state
     finally:
         bar.close()
         _set_gate_mode(model, deterministic=False, frozen=False)
@@ -429,7 +440,7 @@ def fit(
         history.best_epoch = history.path[history.selected]["epoch"]
     elif best["state"] is not None:
         model.load_state_dict(best["state"])
-    if prune:
+    if prune and not history.interrupted:
         from ._pruning import prune_dependencies
 
         steps = prune_dependencies(
@@ -481,6 +492,7 @@ def _run_stage(
     min_delta: float,
     graph: bool = False,
     callback: Callback | None = None,
+    guard: DivergenceGuard | None = None,
 ) -> None:
     """Train one stage; append to ``history`` and keep the best state of the last stage in ``best``.
 
@@ -489,8 +501,8 @@ def _run_stage(
     vector_field = model.vector_field
     stage_best = math.inf
     since_improvement = 0
-    # a diverging stage (non-finite loss) is undone rather than ending the whole fit
-    start_state = copy.deepcopy(model.state_dict())
+    guard = DivergenceGuard(model) if guard is None else guard
+    guard.remember()
     n_entries = vector_field.n_outputs * vector_field.n_inputs
     sparsity_every = SPARSITY_EVERY_LARGE if n_entries > LARGE_ADJACENCY else 1
     sparsity = math.nan
@@ -502,47 +514,37 @@ def _run_stage(
 
     captured: CapturedStep | None = None
     vector_field_on_cuda = next(vector_field.parameters()).is_cuda
+    eager_steps = 0  # since the optimizer state was last (re)initialised
+
+    def keep_state(total: float) -> bool:
+        return stage.last and total < best["loss"]
+
     for epoch in range(stage.epochs):
         resample_gates(model, generator)
-        if graph and captured is None and epoch >= WARMUP_STEPS:
+        if graph and captured is None and eager_steps >= WARMUP_STEPS:
             captured = _capture(compute_terms, optimizer, model, clip_grad_norm, capture=vector_field_on_cuda)
             graph = captured is not None
         learning_rate = float(optimizer.param_groups[0]["lr"])
-        if captured is not None:
-            fit_value, penalty_value = captured.replay()
-            terms = {"fit": fit_value, "penalty": penalty_value, "total": fit_value + penalty_value}
-            if stage.last and terms["total"] < best["loss"]:
-                best.update(loss=terms["total"], state=_snapshot_state(model, captured))
-                history.best_epoch = len(history)
-        else:
-            terms = {}
-            # eager steps before a capture run on a side stream, as CUDA graph capture requires
-            stream = torch.cuda.Stream() if graph and vector_field_on_cuda else None
-            if stream is not None:
-                stream.wait_stream(torch.cuda.current_stream())
-
-            def closure(terms=terms):
-                optimizer.zero_grad(set_to_none=True)
-                loss, fit_loss, penalty = compute_terms()
-                loss.backward()
-                if clip_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-                if "total" not in terms:  # the first evaluation: the parameters before the step
-                    fit_value, penalty_value = float(fit_loss.detach()), float(penalty.detach())
-                    terms.update(fit=fit_value, penalty=penalty_value, total=fit_value + penalty_value)
-                    if stage.last and terms["total"] < best["loss"]:
-                        best.update(loss=terms["total"], state=copy.deepcopy(model.state_dict()))
-                        history.best_epoch = len(history)
-                return loss
-
-            with torch.cuda.stream(stream) if stream is not None else nullcontext():
-                optimizer.step(closure)
-            if stream is not None:
-                torch.cuda.current_stream().wait_stream(stream)
+        try:
+            terms = _step(
+                model, compute_terms, optimizer, captured, graph, vector_field_on_cuda, clip_grad_norm, keep_state
+            )
+        except (AssertionError, RuntimeError) as error:
+            if not is_solver_failure(error):
+                raise
+            terms = {"fit": math.nan, "penalty": math.nan, "total": math.nan}
         total = terms["total"]
         if not math.isfinite(total):
-            _undo_stage(model, start_state, stage, total, len(history))
-            return
+            guard.recover(optimizer, scheduler, total, len(history))
+            captured, eager_steps = None, 0
+            continue
+        eager_steps += captured is None
+        if keep_state(total):
+            state = terms.pop("state")
+            best.update(loss=total, state=state() if callable(state) else state)
+            history.best_epoch = len(history)
+        if epoch % GOOD_STATE_EVERY == 0:
+            guard.remember()
         _after_step(model, regularizer, learning_rate, stage.scale)
         if epoch % sparsity_every == 0 or epoch == stage.epochs - 1 or math.isnan(sparsity):
             with torch.no_grad():
@@ -574,7 +576,46 @@ def _run_stage(
     with torch.no_grad():  # the last step may have left non-finite parameters behind
         final = masked_mse(model.predict(data), data)
     if not torch.isfinite(final):
-        _undo_stage(model, start_state, stage, float(final), len(history))
+        guard.recover(optimizer, scheduler, float(final), len(history))
+
+
+def _step(model, compute_terms, optimizer, captured, graph: bool, on_cuda: bool, clip_grad_norm, keep) -> dict:
+    """One optimizer step: ``fit``, ``penalty`` and ``total`` before the update.
+
+    Where ``keep(total)`` is true, also ``state``: the parameters the loss belongs to (or a function returning them).
+    """
+    if captured is not None:
+        fit_value, penalty_value = captured.replay()
+        return {
+            "fit": fit_value,
+            "penalty": penalty_value,
+            "total": fit_value + penalty_value,
+            "state": lambda: _snapshot_state(model, captured),
+        }
+    terms: dict = {}
+    # eager steps before a capture run on a side stream, as CUDA graph capture requires
+    stream = torch.cuda.Stream() if graph and on_cuda else None
+    if stream is not None:
+        stream.wait_stream(torch.cuda.current_stream())
+
+    def closure():
+        optimizer.zero_grad(set_to_none=True)
+        loss, fit_loss, penalty = compute_terms()
+        loss.backward()
+        if clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+        if "total" not in terms:  # the first evaluation: the parameters before the step
+            fit_value, penalty_value = float(fit_loss.detach()), float(penalty.detach())
+            terms.update(fit=fit_value, penalty=penalty_value, total=fit_value + penalty_value)
+            if keep(terms["total"]):
+                terms["state"] = copy.deepcopy(model.state_dict())
+        return loss
+
+    with torch.cuda.stream(stream) if stream is not None else nullcontext():
+        optimizer.step(closure)
+    if stream is not None:
+        torch.cuda.current_stream().wait_stream(stream)
+    return terms
 
 
 def _capture(
@@ -597,18 +638,3 @@ def _snapshot_state(model: nn.Module, captured: CapturedStep) -> dict:
     for name, value in zip(names, captured.snapshot, strict=True):
         state[name] = value.clone()
     return state
-
-
-def _undo_stage(model: nn.Module, start_state: dict, stage: _Stage, loss: float, epoch: int) -> None:
-    """Restore the parameters a stage started from, after it diverged."""
-    model.load_state_dict(start_state)
-    with torch.no_grad():
-        finite = all(torch.isfinite(value).all() for value in start_state.values() if value.is_floating_point())
-    if epoch == 0 or not finite:
-        raise FloatingPointError(f"The loss became {loss} at epoch {epoch}; lower lr or use a tighter solver.")
-    logger.warning(
-        "The loss became %s at epoch %d; the stage with penalty scale %s was undone and ended.",
-        loss,
-        epoch,
-        stage.scale,
-    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,6 +28,7 @@ from pathreg.models import (
 )
 
 from .._settings import logger
+from ._checkpoint import CheckpointFolder, fingerprint
 from ._inputs import (
     GeneSpec,
     check_finite_time,
@@ -97,10 +100,13 @@ def _prepare(
         raise ValueError(f"n_bins must be at least 2, got {n_bins}.")
     state_mask = regulator_mask | target_mask
     state_columns = np.flatnonzero(state_mask)
+    # genes in a canonical order (sorted by name): initial weights and gate noise are drawn by position, so
+    # the fit, and its result up to the same permutation, do not depend on the order of adata's genes
+    state_columns = state_columns[np.argsort(adata.var_names[state_columns].to_numpy(dtype=str), kind="stable")]
     state_genes = adata.var_names[state_columns].tolist()
-    regulator_genes = adata.var_names[regulator_mask].tolist()
-    target_genes = adata.var_names[target_mask].tolist()
     input_index = np.flatnonzero(regulator_mask[state_columns])
+    regulator_genes = [state_genes[i] for i in input_index]
+    target_genes = [gene for gene, column in zip(state_genes, state_columns, strict=True) if target_mask[column]]
     used = lineages.to_numpy().any(axis=1)
     check_finite_time(time, used, time_key)
     values = expression(adata, layer, columns=state_columns, cells=used, stacklevel=4)
@@ -206,6 +212,8 @@ def fit_dynamics(
     seed: int = 0,
     progress: bool = True,
     copy: bool = False,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
     **training_options,
 ) -> NeuralODE | tuple[NeuralODE, Any]:
     r"""Fit a sparse neural ODE to expression along (pseudo)time and store the inferred network.
@@ -296,6 +304,13 @@ def fit_dynamics(
         Show a progress bar.
     copy
         Work on and return a copy instead of modifying ``adata``.
+    checkpoint_dir
+        Save every ensemble member as soon as it is fitted into this folder (see
+        :mod:`pathreg.tl._checkpoint`), so that an interrupted or crashed fit loses at most one member.
+    resume
+        Load the members already saved in ``checkpoint_dir`` by an earlier run of the same fit (same data,
+        genes and settings; checked) and fit only the others. Each member is fitted from its own seed, so
+        the result equals that of an uninterrupted run.
     **training_options
         Passed to :func:`pathreg.models.fit_collocation` (``n_epochs``, ``lr``, ``gate_lr``, ``weight_decay``,
         ``warmup_fraction``, ``refit_fraction``) or :func:`pathreg.models.fit` (shooting: e.g. ``n_epochs``,
@@ -393,15 +408,56 @@ def fit_dynamics(
         len(problem.regulator_genes),
         len(problem.target_genes),
     )
+    folder = None
+    if checkpoint_dir is not None:
+        settings = {
+            "method": method,
+            "regularizer": regularizer.hyperparameters(),
+            "objective": objective,
+            "window": window,
+            "hidden": list(map(int, hidden)),
+            "activation": activation,
+            "decay": decay,
+            "solver": solver,
+            "n_bins": n_bins,
+            "time_scale": time_scale,
+            "seed": seed,
+            "training": {key: repr(value) for key, value in training.items() if key != "callback"},
+            "prior": None if problem.allowed is None else hashlib.sha256(problem.allowed.tobytes()).hexdigest(),
+        }
+        folder = CheckpointFolder(
+            checkpoint_dir, fingerprint(settings, problem.state_genes, problem.bins), resume=resume
+        )
+    elif resume:
+        raise ValueError("resume=True needs the checkpoint_dir of the run to resume.")
     models, histories = [], []
     for member in range(n_seeds):
-        model = _build_model(problem, regularizer, seed + member, hidden, activation, solver, decay)
-        histories.append(
-            _train(model, problem, regularizer, objective, window, torch_device, seed + member, progress, training)
-        )
+        loaded = folder.load(member) if folder is not None else None
+        if loaded is not None:
+            model, history = loaded
+            logger.info("Loaded ensemble member %d from %s.", member, checkpoint_dir)
+        else:
+            model = _build_model(problem, regularizer, seed + member, hidden, activation, solver, decay)
+            history = _train(
+                model, problem, regularizer, objective, window, torch_device, seed + member, progress, training
+            )
+            if folder is not None and not history.interrupted:
+                folder.save(member, model, history)
         models.append(model)
+        histories.append(history)
+        if history.interrupted:
+            logger.warning(
+                "Interrupted while fitting ensemble member %d of %d: writing the result of the %d member(s) so far "
+                '(params["interrupted"] = True).',
+                member + 1,
+                n_seeds,
+                len(models),
+            )
+            break
+    interrupted = any(history.interrupted for history in histories)
     model, history = models[0], histories[0]
     results = _results(models, problem, adata.n_obs, normalize=normalize)
+    _check_finite_results(results)
     params = {
         "method": method,
         "time_key": time_key,
@@ -421,6 +477,8 @@ def fit_dynamics(
         "training": {k: v for k, v in training.items() if isinstance(v, (int, float, str, bool))},
         "prior": "none" if prior is None else (prior if isinstance(prior, str) else "DataFrame"),
         "seed": int(seed),
+        "n_models": len(models),
+        "interrupted": bool(interrupted),
         "device": str(torch_device),
         "time_offset": problem.time_offset,
         "time_span": problem.time_span,
@@ -526,8 +584,19 @@ def _results(models: list[NeuralODE], problem: _Problem, n_obs: int, normalize: 
     }
 
 
+def _check_finite_results(results: dict) -> None:
+    """Refuse to write a non-finite network or prediction."""
+    bad = [name for name in ("strength",) if not np.isfinite(results[name]).all()]
+    bad += ["predictions"] if any(not np.isfinite(p).all() for p in results["predictions"]) else []
+    if bad:
+        raise FloatingPointError(
+            f"The fitted model gives non-finite {' and '.join(bad)}; nothing was written. Lower lr, use a tighter "
+            "solver or check the data for extreme values."
+        )
+
+
 def _write(adata: AnnData, key: str, problem: _Problem, results: dict, params: dict, history: dict) -> None:
-    """Assign every result at once, after all were computed."""
+    """Assign every result at once, after all were computed; an interruption while assigning restores the old keys."""
     n_vars = adata.n_vars
     columns = problem.state_columns
     regulator_columns = columns[problem.input_index]
@@ -553,9 +622,25 @@ def _write(adata: AnnData, key: str, problem: _Problem, results: dict, params: d
             "n_bins": np.asarray([len(lineage.times) for lineage in problem.bins], dtype=np.int64),
         },
     }
-    adata.varp[f"{key}_adjacency"] = adjacency
-    adata.layers[f"{key}_prediction"] = prediction
-    adata.uns[key] = uns
+    slots = (
+        (adata.varp, f"{key}_adjacency", adjacency),
+        (adata.layers, f"{key}_prediction", prediction),
+        (adata.uns, key, uns),
+    )
+    previous = [(slot, name, slot.get(name, _ABSENT)) for slot, name, _ in slots]
+    try:
+        for slot, name, value in slots:
+            slot[name] = value
+    except BaseException:  # e.g. KeyboardInterrupt between two assignments: no half-written set of keys
+        for slot, name, value in previous:
+            if value is _ABSENT:
+                slot.pop(name, None)
+            else:
+                slot[name] = value
+        raise
+
+
+_ABSENT = object()
 
 
 def _numeric(values) -> bool:

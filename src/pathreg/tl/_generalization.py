@@ -11,7 +11,7 @@ from pathreg.models import METHODS
 
 from .._settings import logger
 from ._fit import fit_dynamics
-from ._inputs import close_matches, resolve_modality
+from ._inputs import close_matches, lineage_table, resolve_modality
 from ._predict import predict
 
 COLUMNS = (
@@ -34,6 +34,13 @@ def _spurious_sparsity(adjacency: np.ndarray, regulator_columns: np.ndarray, spu
     return float(np.mean(adjacency[:, columns] == 0))
 
 
+def _evaluation_bins(cells, lineage_key: str | None, model) -> int:
+    """The fit's bin count, fewer where a batch's smallest lineage has fewer than two cells per bin."""
+    counts = lineage_table(cells, lineage_key).to_numpy().sum(axis=0)
+    smallest = int(counts[counts > 0].min()) if (counts > 0).any() else 0
+    return max(2, min(int(model.metadata["n_bins"]), smallest // 2))
+
+
 def evaluate_generalization(
     adata,
     *,
@@ -51,7 +58,8 @@ def evaluate_generalization(
 
     For every method, :func:`fit_dynamics` is fitted on the cells of ``train_batches`` (together); then
     every lineage of every batch (training and test) is integrated from that batch's own first bin
-    with :func:`predict` and compared with its bin means. A model that learned the dynamics rather
+    with :func:`predict` and compared with its bin means (the fit's number of bins, fewer where a batch's
+    smallest lineage has fewer than two cells per bin). A model that learned the dynamics rather
     than the training batches' trajectories keeps its error on the test batches.
 
     Parameters
@@ -121,7 +129,13 @@ def evaluate_generalization(
         )
         for batch in train_batches + test_batches:
             cells = data[(batches == batch).to_numpy()].copy()
-            errors = predict(cells, model, lineage_key=lineage_key, key_added="_predict")
+            errors = predict(
+                cells,
+                model,
+                lineage_key=lineage_key,
+                n_bins=_evaluation_bins(cells, lineage_key, model),
+                key_added="_predict",
+            )
             for lineage, mse in errors.items():
                 rows.append(
                     {
