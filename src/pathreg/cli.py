@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-BENCHMARKS = ("synthetic", "krumsiek11", "beeline", "bone_marrow", "mocap")
+BENCHMARKS = ("synthetic", "krumsiek11", "beeline", "bone_marrow", "mocap", "speed")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,19 @@ def _batch(name, x0, generator, rng, n_cells=240):
     return ad.AnnData(values.astype(np.float32), obs=obs)
 
 
+LINEAR_FIT = {
+    "methods": ("none",),
+    "time_key": "t",
+    "time_scale": "pseudotime",
+    "n_bins": 12,
+    "hidden": (),
+    "activation": None,
+    "n_seeds": 1,
+    "progress": False,
+}
+"""A linear vector field fitted with one model: the true dynamics are linear."""
+
+
 @pytest.fixture(scope="module")
 def batches():
     """Batches a and b share the dynamics (different initial states); c follows other dynamics."""
@@ -41,15 +54,8 @@ def test_same_dynamics_generalize_and_other_dynamics_do_not(batches):
         adata,
         batch_key="batch",
         train_batches=["a"],
-        methods=("none",),
         spurious_key="spurious",
-        time_key="t",
-        time_scale="pseudotime",
-        n_bins=12,
-        hidden=(),
-        activation=None,
-        n_seeds=1,
-        progress=False,
+        **LINEAR_FIT,
     )
     assert list(table.columns) == list(pathreg.tl._generalization.COLUMNS)
     mse = table.set_index("batch")["mse"]
@@ -71,3 +77,20 @@ def test_bad_batches_and_methods(batches):
         pathreg.tl.evaluate_generalization(batches, batch_key="batch", train_batches=["a"], methods=("x",))
     with pytest.raises(ValueError, match="batch_key"):
         pathreg.tl.evaluate_generalization(batches, batch_key="donor", train_batches=["a"])
+
+
+def test_a_small_test_batch_is_evaluated_with_fewer_bins(batches):
+    rng = np.random.default_rng(1)
+    small = _batch("d", np.array([1.0, 0.2, 0.5, 0.1]), GENERATOR, rng, n_cells=10)  # 5 bins of 2 cells
+    small.var_names = batches.var_names
+    adata = ad.concat([batches, small])
+    table = pathreg.tl.evaluate_generalization(
+        adata,
+        batch_key="batch",
+        train_batches=["a"],
+        test_batches=["d"],
+        **LINEAR_FIT,
+    )
+    mse = table.set_index("batch")["mse"]
+    assert np.isfinite(mse["d"])
+    assert mse["d"] < 1e-2

@@ -365,32 +365,17 @@ def run(
     log(f"reference step: {seconds:.4f} s, {nfe} function evaluations")
     reference_seconds = seconds
 
-    _reset_peak(torch_device)
-    problem = PathregProblem(adata, "pathreg", lambda_=PATHREG_LAMBDA, device=torch_device)
-    seconds, nfe = time_pathreg_steps(problem, steps, warmup)
-    rows.append(
-        _row(
-            "step",
-            "pathreg",
-            torch_device,
-            adata.n_vars,
-            seconds_per_step=seconds,
-            nfe_per_step=nfe,
-            peak_memory_mb=_peak_mb(torch_device),
-            ratio_vs_reference=reference_seconds / seconds,
-            steps=steps,
-            note=note,
-        )
-    )
-    log(f"pathreg step: {seconds:.4f} s ({reference_seconds / seconds:.1f}x the reference)")
+    variants = [("pathreg", note, {})]
     if torch_device.type == "cuda":  # the same step without CUDA graphs
+        variants.append(("pathreg_eager", f"{note}; cuda_graph=False", {"cuda_graph": False}))
+    for implementation, variant_note, overrides in variants:
         _reset_peak(torch_device)
         problem = PathregProblem(adata, "pathreg", lambda_=PATHREG_LAMBDA, device=torch_device)
-        seconds, nfe = time_pathreg_steps(problem, steps, warmup, cuda_graph=False)
+        seconds, nfe = time_pathreg_steps(problem, steps, warmup, **overrides)
         rows.append(
             _row(
                 "step",
-                "pathreg_eager",
+                implementation,
                 torch_device,
                 adata.n_vars,
                 seconds_per_step=seconds,
@@ -398,42 +383,38 @@ def run(
                 peak_memory_mb=_peak_mb(torch_device),
                 ratio_vs_reference=reference_seconds / seconds,
                 steps=steps,
-                note=f"{note}; cuda_graph=False",
+                note=variant_note,
             )
         )
-        log(f"pathreg step without CUDA graphs: {seconds:.4f} s")
+        log(f"{implementation} step: {seconds:.4f} s ({reference_seconds / seconds:.1f}x the reference)")
 
     if real:
         _reset_peak(torch_device)
-        reached = pathreg_time_to_loss(adata, torch_device, REFERENCE_FINAL_LOSS, max_epochs=600)
-        rows.append(
-            _row(
-                "time_to_reference_loss",
+        for implementation, reached, cap_note in (
+            (
                 "pathreg",
-                torch_device,
-                adata.n_vars,
-                steps=reached["epoch"],
-                seconds_total=reached["seconds"],
-                loss=reached["loss"],
-                peak_memory_mb=_peak_mb(torch_device),
-                note="reached" if reached["loss"] <= REFERENCE_FINAL_LOSS else "not reached in 600 epochs",
-            )
-        )
-        log(f"pathreg time to {REFERENCE_FINAL_LOSS}: {reached}")
-        reached = reference_time_to_loss(lineages, torch_device, REFERENCE_FINAL_LOSS, reference_cap)
-        rows.append(
-            _row(
-                "time_to_reference_loss",
+                pathreg_time_to_loss(adata, torch_device, REFERENCE_FINAL_LOSS, max_epochs=600),
+                "not reached in 600 epochs",
+            ),
+            (
                 "reference",
-                torch_device,
-                adata.n_vars,
-                steps=reached["epoch"],
-                seconds_total=reached["seconds"],
-                loss=reached["loss"],
-                note="reached" if reached["loss"] <= REFERENCE_FINAL_LOSS else f"capped at {reference_cap:.0f} s",
+                reference_time_to_loss(lineages, torch_device, REFERENCE_FINAL_LOSS, reference_cap),
+                f"capped at {reference_cap:.0f} s",
+            ),
+        ):
+            rows.append(
+                _row(
+                    "time_to_reference_loss",
+                    implementation,
+                    torch_device,
+                    adata.n_vars,
+                    steps=reached["epoch"],
+                    seconds_total=reached["seconds"],
+                    loss=reached["loss"],
+                    note="reached" if reached["loss"] <= REFERENCE_FINAL_LOSS else cap_note,
+                )
             )
-        )
-        log(f"reference time to {REFERENCE_FINAL_LOSS}: {reached}")
+            log(f"{implementation} time to {REFERENCE_FINAL_LOSS}: {reached}")
 
     for genes in scaling_genes:
         data = stand_in_data(
