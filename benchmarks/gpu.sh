@@ -24,6 +24,7 @@ export PYTHONPATH="$PWD/src:${PYTHONPATH:-}"
   python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.get_device_name())"
 } > "$out/device.txt" 2>&1
 python3 -m pytest -q -m gpu -p no:cacheprovider tests/models/test_gpu.py tests/models/test_graphs.py \
+  tests/robustness/test_gpu_reproducibility.py \
   > "$out/pytest_gpu.txt" 2>&1
 echo "pytest exit status $?" >> "$out/pytest_gpu.txt"
 python3 -m pathreg.benchmarks.speed --device cuda ${data:+--path "$data"} --reference-cap "${REFERENCE_CAP:-120}" \
