@@ -68,7 +68,7 @@ def ensure_actual(adata: AnnData) -> None:
     Writing into a view makes AnnData copy the data and warn (``ImplicitModificationWarning``); doing it
     once up front gives the same object without the warning. The view's parent is not modified.
     """
-    if adata.is_view:
+    if adata.is_view and hasattr(adata, "_init_as_actual"):  # what AnnData does itself on a first write
         adata._init_as_actual(adata.copy())
 
 
