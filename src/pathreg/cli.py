@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-BENCHMARKS = ("synthetic", "krumsiek11", "beeline", "bone_marrow", "mocap", "speed")
+BENCHMARKS = ("synthetic", "krumsiek11", "knockouts", "beeline", "bone_marrow", "mocap", "speed")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
