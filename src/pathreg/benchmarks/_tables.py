@@ -21,3 +21,13 @@ def mean_std_table(
         cells = [format_cell(metric, means.loc[name, metric], stds.loc[name, metric]) for metric in metrics]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def report(results: pd.DataFrame, table: str, output: str | None) -> int:
+    """The end of a benchmark's ``main``: the per-run rows to the CSV ``output`` (if given), ``table`` to stdout."""
+    import sys
+
+    if output:
+        results.to_csv(output, index=False)
+    sys.stdout.write(table + "\n")
+    return 0

@@ -22,14 +22,13 @@ import argparse
 import functools
 import itertools
 import re
-import sys
 import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from pathreg.benchmarks._tables import mean_std_table
+from pathreg.benchmarks._tables import mean_std_table, report
 from pathreg.benchmarks.krumsiek11 import prepare
 
 COLUMNS = ("method", "seed", "genes", "agreement_mean", "agreement_final", "n_mean", "n_final", "seconds")
@@ -202,10 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", default=None, help="CSV file")
     args = parser.parse_args(argv)
     results = run(args.methods, args.seeds)
-    if args.output:
-        results.to_csv(args.output, index=False)
-    sys.stdout.write(summary_table(results) + "\n")
-    return 0
+    return report(results, summary_table(results), args.output)
 
 
 if __name__ == "__main__":

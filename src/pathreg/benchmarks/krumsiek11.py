@@ -13,13 +13,12 @@ of means and standard deviations goes to standard output.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Sequence
 
 import pandas as pd
 
-from pathreg.benchmarks._tables import mean_std_table
+from pathreg.benchmarks._tables import mean_std_table, report
 
 COLUMNS = ("variant", "seed", "auprc", "auroc", "epr", "feature_sparsity", "seconds")
 LINEAGES = {fate: ["progenitor", fate] for fate in ("Mo", "Ery", "Mk", "Neu")}
@@ -100,10 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", default=None, help="CSV file for the per-seed results")
     args = parser.parse_args(argv)
     results = run(args.variants, args.seeds)
-    if args.output:
-        results.to_csv(args.output, index=False)
-    sys.stdout.write(summary_table(results) + "\n")
-    return 0
+    return report(results, summary_table(results), args.output)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,13 @@ means and standard deviations is written to standard output.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 import pandas as pd
 import torch
 
 from pathreg.benchmarks._second_order import fit_second_order, run_tasks
-from pathreg.benchmarks._tables import mean_std_table
+from pathreg.benchmarks._tables import mean_std_table, report
 from pathreg.datasets import synthetic_second_order
 from pathreg.models import (
     METHODS,
@@ -168,10 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", default=None, help="CSV file for the per-seed results")
     args = parser.parse_args(argv)
     results = run(args.methods, args.seeds, device=args.device, jobs=args.jobs)
-    if args.output:
-        results.to_csv(args.output, index=False)
-    sys.stdout.write(summary_table(results) + "\n")
-    return 0
+    return report(results, summary_table(results), args.output)
 
 
 if __name__ == "__main__":
