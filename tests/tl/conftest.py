@@ -1,10 +1,7 @@
-import numpy as np
 import pytest
+from tl_helpers import LINEAGES, QUICK
 
 import pathreg
-
-LINEAGES = {"Mo": ["progenitor", "Mo"], "Ery": ["progenitor", "Ery"]}
-QUICK = {"n_bins": 8, "hidden": (8,), "n_epochs": 40, "progress": False}
 
 
 @pytest.fixture(scope="session")
@@ -28,25 +25,3 @@ def fitted(krumsiek_prepared):
     adata = krumsiek_prepared.copy()
     model = pathreg.tl.fit_dynamics(adata, lineage_key="lineages", seed=0, **QUICK)
     return adata, model
-
-
-def snapshot(adata):
-    """Everything a failed call must leave unchanged."""
-    return {
-        "X": np.array(adata.X, copy=True),
-        "obs": adata.obs.copy(),
-        "var": adata.var.copy(),
-        "uns": sorted(adata.uns.keys()),
-        "varp": sorted(adata.varp.keys()),
-        "layers": sorted(adata.layers.keys()),
-        "obsm": sorted(adata.obsm.keys()),
-    }
-
-
-def assert_unchanged(adata, before):
-    after = snapshot(adata)
-    np.testing.assert_array_equal(after["X"], before["X"])
-    assert after["obs"].equals(before["obs"])
-    assert after["var"].equals(before["var"])
-    for key in ("uns", "varp", "layers", "obsm"):
-        assert after[key] == before[key], key

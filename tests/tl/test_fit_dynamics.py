@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import QUICK, assert_unchanged, snapshot
 from scipy import sparse
+from tl_helpers import QUICK, assert_unchanged, snapshot
 
 import pathreg
 

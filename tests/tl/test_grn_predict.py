@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import QUICK
+from tl_helpers import QUICK
 
 import pathreg
 

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import assert_unchanged, snapshot
 from scipy.linalg import expm
+from tl_helpers import assert_unchanged, snapshot
 
 import pathreg
 

@@ -305,8 +305,8 @@ def fit_dynamics(
     copy
         Work on and return a copy instead of modifying ``adata``.
     checkpoint_dir
-        Save every ensemble member as soon as it is fitted into this folder (see
-        :mod:`pathreg.tl._checkpoint`), so that an interrupted or crashed fit loses at most one member.
+        Save every ensemble member into this folder as soon as it is fitted (the model file, its training
+        history and a fingerprint of the fit), so that an interrupted or crashed fit loses at most one member.
     resume
         Load the members already saved in ``checkpoint_dir`` by an earlier run of the same fit (same data,
         genes and settings; checked) and fit only the others. Each member is fitted from its own seed, so
@@ -393,10 +393,6 @@ def fit_dynamics(
     if lambda_ is not None:
         regularizer_options["lambda_"] = lambda_
     regularizer = get_regularizer(method, **regularizer_options)
-    if objective not in DEFAULT_TRAINING:
-        raise ValueError(f"objective must be one of {list(DEFAULT_TRAINING)}, got {objective!r}.")
-    if n_seeds < 1:
-        raise ValueError(f"n_seeds must be at least 1, got {n_seeds}.")
     training = {**DEFAULT_TRAINING[objective], **training_options}
     logger.info(
         "Fitting %s (%s, %d seed(s)) on %d lineages x %d bins (%d regulators, %d targets).",
