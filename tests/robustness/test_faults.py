@@ -73,6 +73,30 @@ def test_divergence_that_persists_raises_with_advice_and_finite_parameters():
     assert _finite(model)
 
 
+def test_a_later_stage_that_keeps_diverging_ends_with_the_last_good_parameters(caplog):
+    model = _model()
+
+    def poison_second_stage(epoch, history, fitted):
+        if epoch >= 12:
+            _poison(fitted)
+
+    with caplog.at_level(logging.WARNING, logger="pathreg"):
+        history = fit(
+            model,
+            _data(),
+            regularizer="pathreg",
+            curriculum=(0.5,),
+            curriculum_epochs=10,
+            n_epochs=30,
+            device="cpu",
+            progress=False,
+            callback=poison_second_stage,
+        )
+    assert "kept diverging; it ends at epoch" in caplog.text
+    assert _finite(model)
+    assert 12 < len(history) < 40
+
+
 def test_solver_step_size_underflow_counts_as_divergence(monkeypatch, caplog):
     model = _model()
     original = NeuralODE.predict

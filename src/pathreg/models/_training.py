@@ -390,7 +390,7 @@ def fit(
     guard = DivergenceGuard(model)
     bar = tqdm(total=sum(stage.epochs for stage in stages), disable=not progress, desc=f"fit {regularizer.name}")
     try:
-        for stage in stages:
+        for index, stage in enumerate(stages):
             _set_gate_mode(model, deterministic=stage.deterministic, frozen=stage.frozen_support)
             stage_data = data.truncate(stage.horizon)
             use_lbfgs = polish == "lbfgs" and stage.deterministic and stage.horizon == 1.0
@@ -421,6 +421,7 @@ def fit(
                     graph=graph and not use_lbfgs,
                     callback=callback,
                     guard=guard,
+                    end_when_exhausted=index > 0,
                 )
             if stage.frozen_support:
                 refits.append(_record_refit(model, data, stage, history))
@@ -493,10 +494,13 @@ def _run_stage(
     graph: bool = False,
     callback: Callback | None = None,
     guard: DivergenceGuard | None = None,
+    end_when_exhausted: bool = False,
 ) -> None:
     """Train one stage; append to ``history`` and keep the best state of the last stage in ``best``.
 
     With ``graph``, the step is captured as a CUDA graph after :data:`WARMUP_STEPS` eager steps and replayed.
+    A non-finite step is recovered by ``guard``; once its recoveries are used up the stage ends with the last
+    good parameters if ``end_when_exhausted`` (an earlier stage finished), else the error is raised.
     """
     vector_field = model.vector_field
     stage_best = math.inf
@@ -535,7 +539,20 @@ def _run_stage(
             terms = {"fit": math.nan, "penalty": math.nan, "total": math.nan}
         total = terms["total"]
         if not math.isfinite(total):
-            guard.recover(optimizer, scheduler, total, len(history))
+            try:
+                guard.recover(optimizer, scheduler, total, len(history))
+            except FloatingPointError:
+                if not end_when_exhausted:
+                    raise
+                # an earlier stage finished: keep its (last good) parameters and go on with the next stage
+                logger.warning(
+                    "The stage with penalty scale %s kept diverging; it ends at epoch %d with the last good "
+                    "parameters.",
+                    stage.scale,
+                    len(history),
+                )
+                guard.recoveries = 0
+                return
             captured, eager_steps = None, 0
             continue
         eager_steps += captured is None
