@@ -4,7 +4,7 @@ A step whose loss is not finite (an exploding solve, an adaptive solver's step-s
 end a long fit, nor leave non-finite parameters behind. :class:`DivergenceGuard` keeps the last good
 parameters; on a non-finite step it restores them, halves the learning rates, resets the optimizer's
 moments and lets training go on, up to :data:`MAX_RECOVERIES` times; then it raises. (:func:`~pathreg.models.fit`
-ends a later stage instead, keeping the parameters the earlier stages reached, and goes on with the next.)
+ends the stage instead when progress was made, keeping the last good parameters, and goes on with the next.)
 """
 
 from __future__ import annotations

@@ -500,7 +500,8 @@ def _run_stage(
 
     With ``graph``, the step is captured as a CUDA graph after :data:`WARMUP_STEPS` eager steps and replayed.
     A non-finite step is recovered by ``guard``; once its recoveries are used up the stage ends with the last
-    good parameters if ``end_when_exhausted`` (an earlier stage finished), else the error is raised.
+    good parameters if progress was made (``end_when_exhausted``: an earlier stage finished; or this stage ran
+    at least :data:`GOOD_STATE_EVERY` finite epochs), else the error is raised.
     """
     vector_field = model.vector_field
     stage_best = math.inf
@@ -519,6 +520,7 @@ def _run_stage(
     captured: CapturedStep | None = None
     vector_field_on_cuda = next(vector_field.parameters()).is_cuda
     eager_steps = 0  # since the optimizer state was last (re)initialised
+    finite_epochs = 0
 
     def keep_state(total: float) -> bool:
         return stage.last and total < best["loss"]
@@ -542,9 +544,9 @@ def _run_stage(
             try:
                 guard.recover(optimizer, scheduler, total, len(history))
             except FloatingPointError:
-                if not end_when_exhausted:
+                if not (end_when_exhausted or finite_epochs >= GOOD_STATE_EVERY):
                     raise
-                # an earlier stage finished: keep its (last good) parameters and go on with the next stage
+                # progress was made (an earlier stage, or this one): keep the last good parameters, go on
                 logger.warning(
                     "The stage with penalty scale %s kept diverging; it ends at epoch %d with the last good "
                     "parameters.",
@@ -556,6 +558,7 @@ def _run_stage(
             captured, eager_steps = None, 0
             continue
         eager_steps += captured is None
+        finite_epochs += 1
         if keep_state(total):
             state = terms.pop("state")
             best.update(loss=total, state=state() if callable(state) else state)
@@ -592,7 +595,7 @@ def _run_stage(
             break
     with torch.no_grad():  # the last step may have left non-finite parameters behind
         final = masked_mse(model.predict(data), data)
-    if not torch.isfinite(final):
+    if not torch.isfinite(final):  # restores the last good parameters (raises once the recoveries are used up)
         guard.recover(optimizer, scheduler, float(final), len(history))
 
 
