@@ -522,6 +522,9 @@ def _run_stage(
     eager_steps = 0  # since the optimizer state was last (re)initialised
     finite_epochs = 0
 
+    def progress() -> bool:  # worth keeping when the recoveries are used up: an earlier stage, or this one
+        return end_when_exhausted or finite_epochs >= GOOD_STATE_EVERY
+
     def keep_state(total: float) -> bool:
         return stage.last and total < best["loss"]
 
@@ -541,19 +544,7 @@ def _run_stage(
             terms = {"fit": math.nan, "penalty": math.nan, "total": math.nan}
         total = terms["total"]
         if not math.isfinite(total):
-            try:
-                guard.recover(optimizer, scheduler, total, len(history))
-            except FloatingPointError:
-                if not (end_when_exhausted or finite_epochs >= GOOD_STATE_EVERY):
-                    raise
-                # progress was made (an earlier stage, or this one): keep the last good parameters, go on
-                logger.warning(
-                    "The stage with penalty scale %s kept diverging; it ends at epoch %d with the last good "
-                    "parameters.",
-                    stage.scale,
-                    len(history),
-                )
-                guard.recoveries = 0
+            if not _recover(guard, optimizer, scheduler, total, len(history), stage, progress()):
                 return
             captured, eager_steps = None, 0
             continue
@@ -595,8 +586,28 @@ def _run_stage(
             break
     with torch.no_grad():  # the last step may have left non-finite parameters behind
         final = masked_mse(model.predict(data), data)
-    if not torch.isfinite(final):  # restores the last good parameters (raises once the recoveries are used up)
-        guard.recover(optimizer, scheduler, float(final), len(history))
+    if not torch.isfinite(final):  # the last good parameters
+        _recover(guard, optimizer, scheduler, float(final), len(history), stage, progress())
+
+
+def _recover(guard, optimizer, scheduler, loss: float, epoch: int, stage: _Stage, progress: bool) -> bool:
+    """Recover from a non-finite loss; ``False`` when the stage must end (recoveries used up, progress made).
+
+    The last good parameters are restored either way; without progress to keep, the error is raised.
+    """
+    try:
+        guard.recover(optimizer, scheduler, loss, epoch)
+    except FloatingPointError:
+        if not progress:
+            raise
+        logger.warning(
+            "The stage with penalty scale %s kept diverging; it ends at epoch %d with the last good parameters.",
+            stage.scale,
+            epoch,
+        )
+        guard.recoveries = 0
+        return False
+    return True
 
 
 def _step(model, compute_terms, optimizer, captured, graph: bool, on_cuda: bool, clip_grad_norm, keep) -> dict:
