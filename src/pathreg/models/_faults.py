@@ -20,6 +20,8 @@ MAX_RECOVERIES = 3
 """Recoveries per fit before a :class:`FloatingPointError` is raised."""
 GOOD_STATE_EVERY = 10
 """Epochs between two copies of the last good parameters."""
+GOOD_LOSS_FACTOR = 2.0
+"""Parameters count as good only where their loss is within this factor of the stage's best so far."""
 LR_FACTOR = 0.5
 """Learning-rate factor after each recovery."""
 
@@ -66,9 +68,9 @@ class DivergenceGuard:
         if not _finite_state(self.state):
             raise FloatingPointError("The model's parameters are not finite before training; re-initialise it.")
 
-    def remember(self) -> None:
-        """Keep the current parameters as the last good ones (if they are finite)."""
-        state = copy.deepcopy(self.model.state_dict())
+    def remember(self, state: dict | None = None) -> None:
+        """Keep ``state`` (default: the current parameters) as the last good one, if it is finite."""
+        state = copy.deepcopy(self.model.state_dict()) if state is None else state
         if _finite_state(state):
             self.state = state
 

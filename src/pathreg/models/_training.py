@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .._settings import logger
 from ._device import resolve_device
-from ._faults import GOOD_STATE_EVERY, DivergenceGuard, is_solver_failure
+from ._faults import GOOD_LOSS_FACTOR, GOOD_STATE_EVERY, DivergenceGuard, is_solver_failure
 from ._gates import GatedLinear
 from ._graphs import WARMUP_STEPS, CapturedStep, GraphMode, resolve_graph_mode
 from ._metrics import EPS, feature_sparsity
@@ -507,7 +507,6 @@ def _run_stage(
     stage_best = math.inf
     since_improvement = 0
     guard = DivergenceGuard(model) if guard is None else guard
-    guard.remember()
     n_entries = vector_field.n_outputs * vector_field.n_inputs
     sparsity_every = SPARSITY_EVERY_LARGE if n_entries > LARGE_ADJACENCY else 1
     sparsity = math.nan
@@ -525,8 +524,11 @@ def _run_stage(
     def progress() -> bool:  # worth keeping when the recoveries are used up: an earlier stage, or this one
         return end_when_exhausted or finite_epochs >= GOOD_STATE_EVERY
 
-    def keep_state(total: float) -> bool:
-        return stage.last and total < best["loss"]
+    def keep_state(total: float) -> bool:  # the parameters before the step: a new best, or the next good state
+        return (stage.last and total < best["loss"]) or remember_now(total)
+
+    def remember_now(total: float) -> bool:
+        return epoch % GOOD_STATE_EVERY == 0 and math.isfinite(total) and total <= GOOD_LOSS_FACTOR * stage_best
 
     for epoch in range(stage.epochs):
         resample_gates(model, generator)
@@ -550,12 +552,15 @@ def _run_stage(
             continue
         eager_steps += captured is None
         finite_epochs += 1
-        if keep_state(total):
+        new_best, good = stage.last and total < best["loss"], remember_now(total)
+        if new_best or good:
             state = terms.pop("state")
-            best.update(loss=total, state=state() if callable(state) else state)
-            history.best_epoch = len(history)
-        if epoch % GOOD_STATE_EVERY == 0:
-            guard.remember()
+            state = state() if callable(state) else state
+            if new_best:
+                best.update(loss=total, state=state)
+                history.best_epoch = len(history)
+            if good:  # parameters whose loss is finite and close to the stage's best
+                guard.remember(state)
         _after_step(model, regularizer, learning_rate, stage.scale)
         if epoch % sparsity_every == 0 or epoch == stage.epochs - 1 or math.isnan(sparsity):
             with torch.no_grad():
