@@ -95,7 +95,7 @@ def bone_marrow(path: str | os.PathLike[str] | None = None) -> AnnData:
     Examples
     --------
     >>> import pathreg as pr
-    >>> adata = pr.datasets.bone_marrow("shared/data/bone-marrow-trajectories")  # doctest: +SKIP
+    >>> adata = pr.datasets.bone_marrow("bone-marrow-trajectories")  # doctest: +SKIP
     >>> adata.n_vars, adata.obs["lineage"].cat.categories.tolist()  # doctest: +SKIP
     (529, ['B', 'eryth', 'mono'])
     """
