@@ -317,6 +317,17 @@ def mean_prediction_mse(segment: MocapSegment) -> float:
     return float(np.mean(segment.positions[segment.n_train :] ** 2))
 
 
+def _save_or_return(fig, path: str | os.PathLike | None):
+    """Lay out ``fig``; save it to ``path`` and close it, or return it open when ``path`` is None."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig
+
+
 def plot_joint_dependencies(
     matrices: dict[str, np.ndarray], joint_names: Sequence[str], path: str | os.PathLike | None = None
 ):
@@ -349,11 +360,7 @@ def plot_joint_dependencies(
         zero = float(np.mean(np.asarray(matrix) < EPS))
         ax.set_title(f"{title}: {zero:.0%} of joint pairs pruned", fontsize=9)
         fig.colorbar(image, ax=ax, shrink=0.8, label="max |dependency|")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return fig
+    return _save_or_return(fig, path)
 
 
 def plot_trajectories(
@@ -400,11 +407,7 @@ def plot_trajectories(
     axes[0, 0].legend(fontsize=7, loc="upper left", ncols=len(predictions) + 1)
     axes[0, 0].set_title("standardised position; dashed line: end of the training frames", fontsize=9)
     axes[-1, 0].set_xlabel("time (s)")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return fig
+    return _save_or_return(fig, path)
 
 
 def load_motion(
