@@ -5,7 +5,8 @@
 #
 # Installs the wheels in .whl/ (anndata, scanpy, mudata, pytest, ... for an image that has torch and
 # torchdiffeq but not the single-cell stack) into a temporary folder when present, and uses the package
-# from src/. Writes to OUTPUT_DIR: device.txt, pytest_gpu.txt, speed.csv, speed.md (the table) and
+# from src/ and the benchmark scripts of benchmarks/ (python3 -m benchmarks.<name>, from the repository
+# root). Writes to OUTPUT_DIR: device.txt, pytest_gpu.txt, speed.csv, speed.md (the table) and
 # speed.log. BONE_MARROW_DIR: a local copy of the bone marrow trajectories (else the download cache, else a
 # synthetic stand-in of the same shape).
 set -uo pipefail
@@ -27,11 +28,11 @@ python3 -m pytest -q -m gpu -p no:cacheprovider tests/models/test_gpu.py tests/m
   tests/robustness/test_gpu_reproducibility.py \
   > "$out/pytest_gpu.txt" 2>&1
 echo "pytest exit status $?" >> "$out/pytest_gpu.txt"
-python3 -m pathreg.benchmarks.speed --device cuda ${data:+--path "$data"} --reference-cap "${REFERENCE_CAP:-120}" \
+python3 -m benchmarks.speed --device cuda ${data:+--path "$data"} --reference-cap "${REFERENCE_CAP:-120}" \
   --output "$out/speed.csv" > "$out/speed.md" 2> "$out/speed.log"
 echo "speed benchmark exit status $?" >> "$out/speed.log"
 if [ -n "$data" ]; then  # end to end: fit_dynamics on the GPU in the bone marrow benchmark
-  python3 -m pathreg.benchmarks.bone_marrow --device cuda --path "$data" --output "$out/bone_marrow" \
+  python3 -m benchmarks.bone_marrow --device cuda --path "$data" --output "$out/bone_marrow" \
     > "$out/bone_marrow.md" 2> "$out/bone_marrow.log"
   echo "bone marrow benchmark exit status $?" >> "$out/bone_marrow.log"
 fi

@@ -25,7 +25,7 @@ def test_version():
 
 
 def test_subpackages_are_attributes():
-    for name in ("pp", "tl", "pl", "models", "datasets", "benchmarks"):
+    for name in ("pp", "tl", "pl", "models", "datasets", "metrics"):
         assert name in dir(pathreg)
         assert getattr(pathreg, name).__name__ == f"pathreg.{name}"
     with pytest.raises(AttributeError, match="no attribute"):
@@ -36,3 +36,8 @@ def test_public_names_exist():
     for module in (pathreg.models, pathreg.datasets):
         for name in module.__all__:
             assert hasattr(module, name), name
+
+
+def test_benchmarks_are_not_part_of_the_package():
+    with pytest.raises(ModuleNotFoundError):
+        __import__("pathreg.benchmarks")

@@ -33,16 +33,45 @@ def test_tutorial_runs(path, tmp_path):
             DATA_NEEDED[path.stem]()
         except (OSError, RuntimeError) as error:
             pytest.skip(f"{path.stem} needs data that is neither cached nor downloadable: {error}")
+    errors = _cell_errors(path, tmp_path)
+    assert not errors, f"{len(errors)} cells of {path.name} raise:\n" + "\n".join(errors)
+
+
+def _cell_errors(path: Path, workdir: Path, timeout: int = 600) -> list[str]:
+    """Execute the notebook at ``path`` in ``workdir`` to the end; one line per cell that raised."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     notebook = nbformat.read(path, as_version=4)
-    resources = {"metadata": {"path": str(tmp_path)}}
-    client = nbclient.NotebookClient(
-        notebook, timeout=600, startup_timeout=120, kernel_name="python3", resources=resources
+    resources = {"metadata": {"path": str(workdir)}}
+    client = nbclient.NotebookClient(  # allow_errors: run every cell and report them all here
+        notebook, timeout=timeout, startup_timeout=120, kernel_name="python3", resources=resources, allow_errors=True
     )
     client.execute()
-    errors = [output for cell in notebook.cells for output in cell.get("outputs", []) if output.output_type == "error"]
-    assert not errors
+    return [
+        f"cell {index}: {output.ename}: {output.evalue}"
+        for index, cell in enumerate(notebook.cells)
+        for output in cell.get("outputs", [])
+        if output.output_type == "error"
+    ]
+
+
+def test_cell_errors_are_reported(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise ValueError('boom')"),
+        nbformat.v4.new_code_cell("x + 1"),
+        nbformat.v4.new_code_cell("undefined_name"),
+    ]
+    path = tmp_path / "failing.ipynb"
+    nbformat.write(notebook, path)
+    assert _cell_errors(path, tmp_path, timeout=60) == [
+        "cell 1: ValueError: boom",
+        "cell 3: NameError: name 'undefined_name' is not defined",
+    ]
 
 
 def test_tutorials_are_stored_executed():

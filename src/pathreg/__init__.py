@@ -19,10 +19,10 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 
-_SUBPACKAGES = ("pp", "tl", "pl", "models", "datasets", "benchmarks")
+_SUBPACKAGES = ("pp", "tl", "pl", "models", "datasets", "metrics")
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import benchmarks, datasets, models, pl, pp, tl
+    from . import datasets, metrics, models, pl, pp, tl
 
 
 def __getattr__(name: str):
@@ -37,4 +37,4 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_SUBPACKAGES])
 
 
-__all__ = ["__version__", "benchmarks", "datasets", "logger", "models", "pl", "pp", "set_verbosity", "tl"]
+__all__ = ["__version__", "datasets", "logger", "metrics", "models", "pl", "pp", "set_verbosity", "tl"]

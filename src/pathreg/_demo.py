@@ -34,7 +34,7 @@ def run(output_dir: str | Path = ".", *, seed: int = 0, progress: bool = True) -
     import pandas as pd
 
     import pathreg
-    from pathreg.benchmarks.grn import pearson_network, random_forest_network, score_network
+    from pathreg.metrics import pearson_network, random_forest_network, score_network
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -1,23 +1,27 @@
-"""The ``pathreg`` command line: ``pathreg demo``, ``pathreg benchmark NAME [options]`` and ``pathreg --version``."""
+"""The ``pathreg`` command line: ``pathreg demo`` and ``pathreg --version``.
+
+The paper-reproduction benchmarks are not part of the installed package; from a clone of the
+repository they run as ``python -m benchmarks.<name>`` (see the repository's ``benchmarks/`` folder).
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
-
-BENCHMARKS = ("synthetic", "krumsiek11", "knockouts", "beeline", "bone_marrow", "mocap", "speed")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pathreg`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="pathreg", description="Sparse neural ODEs: benchmarks and tools.")
+    parser = argparse.ArgumentParser(
+        prog="pathreg",
+        description="Sparse neural ODEs that read out which inputs drive which outputs.",
+        epilog="The benchmarks run from the root of a clone of the repository: python -m benchmarks.<name>",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     subcommands = parser.add_subparsers(dest="command")
-    benchmark = subcommands.add_parser("benchmark", help="run a benchmark; options after its name go to it")
-    benchmark.add_argument("name", choices=BENCHMARKS)
     subcommands.add_parser(
         "demo", help="krumsiek11 from pseudotime to a scored network (options: pathreg demo -h)", add_help=False
     )
@@ -31,9 +35,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pathreg._demo import main as demo_main
 
         return demo_main(rest)
-    if args.command == "benchmark":
-        module = importlib.import_module(f"pathreg.benchmarks.{args.name}")
-        return module.main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     parser.print_help()

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from benchmarks import beeline
 
-from pathreg.benchmarks import beeline
-from pathreg.datasets import read_beeline_ranked_edges, write_beeline_ranked_edges
+from pathreg.datasets import read_beeline, read_beeline_ranked_edges, write_beeline_ranked_edges
 
 _SHARED = Path(os.environ.get("PATHREG_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 _BEELINE = _SHARED / "beeline"
@@ -175,7 +175,11 @@ def test_run_end_to_end_on_a_tiny_dataset(tmp_path):
     assert set(edges["regulator"]) | set(edges["target"]) <= {"g1", "g2", "g3"}
     assert (np.diff(edges["weight"].abs().to_numpy()) <= 0).all()
     pathreg_row, truth_row = scores.iloc[0], scores.iloc[1]
-    assert 0.0 <= pathreg_row.auprc <= 1.0
+    # the row scores the ranking that was written (g1 -> g2 and g2 -> g3 true; the self-loop g1 -> g1 excluded)
+    true_edges = pd.DataFrame({"regulator": ["g1", "g2"], "target": ["g2", "g3"]})
+    written = beeline.score_edges(edges, true_edges, ["g1", "g2", "g3"])
+    assert pathreg_row.auprc == pytest.approx(written["auprc"])
+    assert pathreg_row.auroc == pytest.approx(written["auroc"])
     assert pathreg_row.seconds > 0
     assert truth_row.auprc == pytest.approx(1.0)
     assert np.isnan(truth_row.seconds)
@@ -235,4 +239,10 @@ def test_shared_hsc_end_to_end(tmp_path):
     assert len(scores) == 13
     ours = scores.set_index("method").loc["pathreg"]
     assert ours.network == "HSC"
-    assert 0.0 <= ours.auprc <= 1.0
+    # the row scores the ranking that was written, against the dataset's true network
+    true_edges = read_beeline(copy).uns["true_network"]
+    genes = read_beeline(copy).var_names.tolist()
+    edges = read_beeline_ranked_edges(tmp_path / "out" / _HSC0 / "pathreg" / "rankedEdges.csv")
+    written = beeline.score_edges(edges, true_edges, genes)
+    assert ours.auprc == pytest.approx(written["auprc"])
+    assert ours.epr == pytest.approx(written["epr"])

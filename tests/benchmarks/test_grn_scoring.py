@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathreg.benchmarks.grn import pearson_network, random_forest_network, score_network, truth_matrix
+from pathreg.metrics import pearson_network, random_forest_network, score_network, truth_matrix
 
 GENES = ["a", "b", "c", "d"]
 EDGES = pd.DataFrame({"regulator": ["a", "b", "c", "a"], "target": ["b", "c", "d", "a"]})

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from benchmarks import mocap
 
-from pathreg.benchmarks import mocap
 from pathreg.datasets import Motion
 
 TINY_TRAINING = {
@@ -97,6 +97,13 @@ def test_every_registered_method_has_settings():
     from pathreg.models import METHODS
 
     assert set(mocap.METHOD_SETTINGS) == set(METHODS)
+
+
+def test_settings_are_read_only():
+    with pytest.raises(TypeError):
+        mocap.METHOD_SETTINGS["pathreg"]["regularizer"]["lambda_"] = 1.0
+    with pytest.raises(TypeError):
+        mocap.TRAINING["n_epochs"] = 1
 
 
 def test_unknown_method_is_rejected():

@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from pathreg.benchmarks import speed
-from pathreg.benchmarks._reference import ReferenceTrainer, ReferenceVectorField, initial_state
+from benchmarks import speed
+from benchmarks.reference import ReferenceTrainer, ReferenceVectorField, initial_state
 
 
 def _bone_marrow_dir() -> Path:
@@ -82,5 +81,13 @@ def test_time_to_reference_loss_rows_with_the_real_data(tmp_path):
     table = speed.run(quick=True, path=str(_bone_marrow_dir()), scaling_genes=(), reference_cap=2.0)
     rows = table[table["case"] == "time_to_reference_loss"].set_index("implementation")
     assert set(rows.index) == {"pathreg", "reference"}
-    assert rows.loc["reference", "seconds_total"] >= 2.0 or rows.loc["reference", "note"] == "reached"
-    assert np.isfinite(rows.loc["pathreg", "loss"])
+    for _, row in rows.iterrows():  # the note says whether the loss reached the target
+        assert (row["note"] == "reached") == (row["loss"] <= speed.REFERENCE_FINAL_LOSS), row.to_dict()
+        assert row["steps"] >= 1
+    # the replica needs thousands of steps to reach the target: within the 2 s cap it does not
+    reference = rows.loc["reference"]
+    assert reference["note"] == "capped at 2 s"
+    assert math.isfinite(reference["loss"])
+    assert reference["loss"] > speed.REFERENCE_FINAL_LOSS
+    # pathreg is scored every CHECK_EVERY epochs: its steps are a multiple of that
+    assert rows.loc["pathreg", "steps"] % speed.CHECK_EVERY == 0

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from pathreg.benchmarks import synthetic
+from benchmarks import synthetic
 
 
 def test_summary_table_reports_mean_and_std_per_method():
@@ -59,6 +58,31 @@ def test_every_registered_method_has_settings():
     from pathreg.models import METHODS
 
     assert set(synthetic.METHOD_SETTINGS) == set(METHODS)
+
+
+def test_settings_are_read_only_and_run_takes_a_modified_copy(monkeypatch):
+    none = synthetic.METHOD_SETTINGS["none"]
+    with pytest.raises(TypeError):
+        none["training"]["prune"] = True
+    with pytest.raises(TypeError):
+        synthetic.TRAINING["n_epochs"] = 1
+    pruned = {**none, "training": {**none["training"], "prune": True}}
+    seen = []
+
+    def run_one(method, seed, device, settings):
+        seen.append((method, seed, settings))
+        return {**dict.fromkeys(synthetic.COLUMNS, 0.0), "method": method, "seed": seed, "adjacency": []}
+
+    monkeypatch.setattr(synthetic, "run_one", run_one)
+    results = synthetic.run(["none", "pathreg"], [3], settings={"none": pruned})
+    assert list(results["method"]) == ["none", "pathreg"]
+    (method, seed, settings), (other, _, default) = seen
+    assert (method, seed, other, default) == ("none", 3, "pathreg", None)  # pathreg keeps its settings
+    assert type(settings) is dict  # a plain copy: it travels to worker processes
+    assert settings["training"] == {**none["training"], "prune": True}
+    assert "prune" not in synthetic.METHOD_SETTINGS["none"]["training"]
+    with pytest.raises(ValueError, match="do not run"):
+        synthetic.run(["none"], [0], settings={"pathreg": pruned})
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pathreg.models import MLPVectorField, NeuralODE, fit_collocation, get_regularizer
+from pathreg.models import CollocationSettings, MLPVectorField, NeuralODE, fit_collocation, get_regularizer
 
 
 def _linear_system(seed=0):
@@ -35,8 +35,8 @@ def test_pathreg_collocation_prunes_absent_dependencies_exactly():
         n_epochs=3000,
         lr=0.02,
         gate_lr=0.1,
-        warmup_epochs=500,
-        refit_epochs=500,
+        warmup_fraction=1 / 6,
+        refit_fraction=1 / 6,
         progress=False,
     )
     adjacency = model.adjacency().detach()
@@ -49,7 +49,43 @@ def test_pathreg_collocation_prunes_absent_dependencies_exactly():
 def test_decay_is_learned_and_errors():
     _, states, derivatives = _linear_system()
     model = NeuralODE(MLPVectorField(3, 3, hidden=(), activation=None), solver="rk4", decay=True)
-    with pytest.raises(ValueError, match="warmup_epochs"):
-        fit_collocation(model, states, derivatives, n_epochs=10, warmup_epochs=8, refit_epochs=5, progress=False)
+    with pytest.raises(ValueError, match="warmup_fraction"):
+        fit_collocation(
+            model, states, derivatives, n_epochs=10, warmup_fraction=0.8, refit_fraction=0.5, progress=False
+        )
     with pytest.raises(ValueError, match="n_points"):
         fit_collocation(model, states, derivatives[:5], progress=False)
+
+
+def test_warmup_and_refit_fractions_of_the_epochs():
+    _, states, derivatives = _linear_system()
+    regularizer = get_regularizer("pathreg", lambda_=0.1)
+    torch.manual_seed(0)
+    model = NeuralODE(regularizer.build_vector_field(3, 3, hidden=(4,), activation=None), solver="rk4")
+    history = fit_collocation(
+        model,
+        states,
+        derivatives,
+        regularizer=regularizer,
+        n_epochs=50,
+        warmup_fraction=0.4,
+        refit_fraction=0.2,
+        progress=False,
+    )
+    assert history.lambda_scale == [0.0] * 20 + [1.0] * 20 + [0.0] * 10
+
+
+def test_collocation_with_settings_equals_collocation_with_options():
+    _, states, derivatives = _linear_system()
+    results = []
+    for keywords in (
+        {"settings": CollocationSettings(n_epochs=30, warmup_fraction=0.2, refit_fraction=0.3)},
+        {"n_epochs": 30, "warmup_fraction": 0.2, "refit_fraction": 0.3},
+    ):
+        regularizer = get_regularizer("pathreg")
+        torch.manual_seed(0)
+        model = NeuralODE(regularizer.build_vector_field(3, 3, hidden=(4,), activation=None), solver="rk4")
+        history = fit_collocation(model, states, derivatives, regularizer=regularizer, progress=False, **keywords)
+        results.append((history.to_dict(), model.state_dict()))
+    assert results[0][0] == results[1][0]
+    assert all(torch.equal(value, results[1][1][name]) for name, value in results[0][1].items())

@@ -344,3 +344,20 @@ def test_per_trajectory_rk4_matches_the_matrix_exponential():
         exact = torch.stack([torch.linalg.matrix_exp(generator * (s - t[0])) @ x0[index] for s in t])
         # fourth order: the global error at h = 0.05 is of order h^4 ~ 6e-6
         torch.testing.assert_close(predicted[index, : len(t)], exact, rtol=0, atol=2e-5)
+
+
+def test_public_solve_select_inputs_and_outer_skip():
+    b = torch.tensor([[-1.0, 0.5], [0.3, -0.2], [0.0, -0.7]], dtype=torch.float64)
+    model = NeuralODE(_linear_field(b), input_index=[0, 2], **TIGHT)
+    state = torch.tensor([[1.0, 2.0, -1.0]], dtype=torch.float64)
+    assert torch.equal(model.select_inputs(state), state[:, [0, 2]])
+    t = torch.linspace(0.0, 1.0, 3, dtype=torch.float64)
+    assert torch.equal(model.solve(model.rhs, state, t), model(state, t))  # no skip: the solve is the prediction
+    assert model.outer_skip(model.select_inputs(state)) is None
+    outer = NeuralODE(LassoNetVectorField(3, 3, hidden=(4,), placement="outer").double(), **TIGHT)
+    x0 = torch.randn(2, 3, dtype=torch.float64)
+    skip = outer.outer_skip(outer.select_inputs(x0))
+    assert torch.equal(outer(x0, t), outer.solve(outer.rhs, x0, t) + skip)
+    # models are saved with pathreg.models.save_model, not a method that would import the file format
+    assert not hasattr(NeuralODE, "save")
+    assert not hasattr(SecondOrderNeuralODE, "save")

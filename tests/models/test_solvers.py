@@ -1,10 +1,14 @@
-"""Fixed-grid stepping agrees with an adaptive solver on a smooth problem."""
+"""The solver registry, and fixed-grid stepping agreeing with an adaptive solver on a smooth problem."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 import torch
 
-from pathreg.models import MLPVectorField, NeuralODE, Trajectories
+from pathreg.models import SOLVERS, MLPVectorField, NeuralODE, Solver, Trajectories, check_solver
+from pathreg.models._ode import ADAPTIVE_SOLVERS, FIXED_GRID_SOLVERS
 
 
 def test_observation_grid_rk4_matches_dopri5():
@@ -25,3 +29,31 @@ def test_observation_grid_rk4_matches_dopri5():
     with torch.no_grad():
         coarse_error = (grid.predict(coarse) - adaptive.predict(coarse)).abs().max()
     assert 8 < coarse_error / error < 32
+
+
+def test_solver_registry():
+    assert SOLVERS["rk4"].step is not None
+    assert not SOLVERS["rk4"].adaptive
+    assert SOLVERS["dopri5"].adaptive
+    assert SOLVERS["dopri5"].step is None
+    assert isinstance(SOLVERS["euler"], Solver)
+    assert all(name == solver.name for name, solver in SOLVERS.items())
+    assert {name for name, solver in SOLVERS.items() if solver.step is not None} == {"euler", "midpoint", "rk4"}
+    # adaptive solvers first, as the names are listed in errors
+    assert list(SOLVERS) == [*ADAPTIVE_SOLVERS, *FIXED_GRID_SOLVERS]
+    assert "implicit_adams" in FIXED_GRID_SOLVERS
+    assert "bosh3" in ADAPTIVE_SOLVERS
+    with pytest.raises(TypeError):
+        SOLVERS["rk5"] = Solver("rk5", adaptive=False)  # read-only
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SOLVERS["rk4"].adaptive = True
+
+
+def test_check_solver_names_the_valid_values():
+    check_solver("rk4", 0.1)
+    check_solver("dopri5", None)
+    with pytest.raises(ValueError, match="Unknown solver 'rk5'") as error:
+        check_solver("rk5", None)
+    assert str(list(SOLVERS)) in str(error.value)
+    with pytest.raises(ValueError, match="step_size must be positive"):
+        check_solver("rk4", -0.1)

@@ -66,7 +66,7 @@ def test_polish_epochs_caps_the_lbfgs_stage(cascade):
 
 def test_fit_with_prune_records_every_tested_removal(cascade):
     model, regularizer = _model("pathreg", lambda_=1.0, log_alpha_init=0.0)
-    history = fit(model, cascade, regularizer=regularizer, n_epochs=60, finetune_epochs=2, prune=True, **QUICK)
+    history = fit(model, cascade, regularizer=regularizer, n_epochs=60, refit_epochs=2, prune=True, **QUICK)
     assert history.pruning
     assert {"output", "input", "bic", "removed"} <= set(history.pruning[0])
     removed = {(step["output"], step["input"]) for step in history.pruning if step["removed"]}
@@ -77,7 +77,7 @@ def test_fit_with_prune_records_every_tested_removal(cascade):
 
 def test_refits_keep_the_selected_structure(cascade):
     model, regularizer = _model("pathreg", lambda_=1.0, log_alpha_init=0.0)
-    history = fit(model, cascade, regularizer=regularizer, n_epochs=60, finetune_epochs=5, **QUICK)
+    history = fit(model, cascade, regularizer=regularizer, n_epochs=60, refit_epochs=5, **QUICK)
     # the refit after the penalised stage is the last record of the path and the final state
     assert len(history.path) == 1
     record = history.path[0]
@@ -98,7 +98,7 @@ def test_select_bic_keeps_the_refit_with_the_lowest_bic(cascade):
         n_epochs=90,
         regime="iterative",
         sparsification_scales=(0.3, 1.0, 3.0),
-        finetune_epochs=3,
+        refit_epochs=3,
         select="bic",
         **QUICK,
     )
@@ -116,7 +116,7 @@ def test_select_bic_keeps_the_refit_with_the_lowest_bic(cascade):
 
 def test_select_bic_needs_refits(cascade):
     model, regularizer = _model("pathreg")
-    with pytest.raises(ValueError, match="finetune_epochs"):
+    with pytest.raises(ValueError, match="refit_epochs"):
         fit(model, cascade, regularizer=regularizer, n_epochs=2, select="bic", **QUICK)
     with pytest.raises(ValueError, match="select must be"):
         fit(model, cascade, regularizer=regularizer, n_epochs=2, select="best", **QUICK)
@@ -124,7 +124,7 @@ def test_select_bic_needs_refits(cascade):
 
 def test_fixed_support_keeps_exact_zeros_under_optimisation():
     from pathreg.models import GroupLassoVectorField
-    from pathreg.models._training import _fixed_support
+    from pathreg.models._stages import fixed_support
 
     torch.manual_seed(0)
     field = GroupLassoVectorField(4, 3, hidden=(5,))
@@ -135,7 +135,7 @@ def test_fixed_support_keeps_exact_zeros_under_optimisation():
     before = field.first_weight.detach().clone()
     optimizer = torch.optim.Adam(field.parameters(), lr=0.1)
     x = torch.randn(16, 4)
-    with _fixed_support(field, enabled=True):
+    with fixed_support(field, enabled=True):
         for _ in range(5):
             optimizer.zero_grad()
             field(torch.zeros(()), x).pow(2).sum().backward()

@@ -11,7 +11,7 @@ import pathreg
 def fitted_adata():
     adata = pathreg.datasets.krumsiek11()
     pathreg.pp.pseudotime(adata, root_key="cell_type", root="progenitor")
-    pathreg.tl.fit_dynamics(adata, n_bins=8, hidden=(8,), n_epochs=10, progress=False)
+    pathreg.tl.fit_dynamics(adata, n_bins=8, hidden=(8,), training={"n_epochs": 10}, progress=False)
     return adata
 
 

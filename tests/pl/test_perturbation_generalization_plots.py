@@ -13,8 +13,7 @@ from matplotlib.figure import Figure
 
 import pathreg
 from pathreg.pl._perturbation import DOWN_COLOR, UP_COLOR, ZERO_COLOR
-from pathreg.tl._generalization import COLUMNS as GENERALIZATION_COLUMNS
-from pathreg.tl._perturb import COLUMNS as PERTURBATION_COLUMNS
+from pathreg._utils import GENERALIZATION_COLUMNS, PERTURBATION_COLUMNS
 
 
 @pytest.fixture(autouse=True)

@@ -42,7 +42,7 @@ def fitted():
     pathreg.pp.pseudotime(adata, root_key="cell_type", root="progenitor")
     pathreg.pp.lineages(adata, {"Mo": ["progenitor", "Mo"], "Ery": ["progenitor", "Ery"]}, cell_type_key="cell_type")
     model = pathreg.tl.fit_dynamics(
-        adata, lineage_key="lineages", n_bins=8, hidden=(8,), n_epochs=40, n_seeds=1, progress=False
+        adata, lineage_key="lineages", n_bins=8, hidden=(8,), training={"n_epochs": 40}, n_seeds=1, progress=False
     )
     return adata, model
 
@@ -144,8 +144,8 @@ def test_sparsity_model_counts_true_zeros(fitted):
     _, model = fitted
     figure = pathreg.pl.sparsity(model, show=False)
     assert len(figure.axes) == 2
-    weights = torch.cat([w.detach().flatten() for w in model.vector_field.layer_weights()])
-    paths = model.adjacency().detach().flatten()
+    weights = torch.cat([w.detach().flatten() for member in model for w in member.vector_field.layer_weights()])
+    paths = torch.cat([member.adjacency().detach().flatten() for member in model])
     assert _zero_counts(figure) == [
         (int((weights == 0).sum()), weights.numel()),
         (int((paths == 0).sum()), paths.numel()),

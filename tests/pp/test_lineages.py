@@ -89,15 +89,19 @@ def test_lineages_copy(adata):
         (
             {"Ery": ["progenitor", "Eryth"], "Mk": ["progenitor", "MK"]},
             {},
-            r"Unknown cell types in paths: 'Eryth' \(in 'Ery'\) \(did you mean 'Ery'\?\); "
-            r"'MK' \(in 'Mk'\) \(did you mean 'Mk'.*categories of adata.obs\['cell_type'\] are \['Ery', 'Mk'",
+            r"Unknown cell types in paths: 'Eryth' \(in 'Ery'\) Close matches: \['Ery'\]\.; "
+            r"'MK' \(in 'Mk'\) Close matches: \['Mk'.*categories of adata.obs\['cell_type'\] are \['Ery', 'Mk'",
         ),
         ({"Ery": []}, {}, "Lineage 'Ery' is empty"),
         ({}, {}, "paths must be a non-empty mapping"),
         ({"Ery": "Ery"}, {}, r"must be a list of cell types, got 'Ery'; e.g. \['Ery'\]"),
         ({"Ery": ["progenitor", "Ery", "progenitor"]}, {}, "lists \\['progenitor'\\] more than once"),
         ({"MK/E": ["progenitor"]}, {}, "contains '/'.*'MK-E'"),
-        (PATHS, {"cell_type_key": "celltype"}, r"cell_type_key='celltype' is not a column.*did you mean 'cell_type'"),
+        (
+            PATHS,
+            {"cell_type_key": "celltype"},
+            r"cell_type_key='celltype' is not a column.*Close matches: \['cell_type'\]",
+        ),
     ],
 )
 def test_lineages_errors_leave_adata_unchanged(adata, paths, kwargs, match):

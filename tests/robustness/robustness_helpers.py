@@ -11,7 +11,7 @@ from scipy import sparse
 
 GENES = [f"g{i}" for i in range(6)]
 TFS = ["g0", "g2", "g4"]
-QUICK = {"n_bins": 5, "hidden": (4,), "n_epochs": 15, "n_seeds": 1, "progress": False}
+QUICK = {"n_bins": 5, "hidden": (4,), "training": {"n_epochs": 15}, "n_seeds": 1, "progress": False}
 """Settings of a tiny fit (well under a second on one CPU core)."""
 
 

@@ -180,19 +180,36 @@ def test_invalid_sizes(adata, options, pattern):
 
 
 def test_unknown_training_option_lists_the_valid_ones(adata):
-    message = _fails(adata, ValueError, r"Unknown training option 'n_epoch'.*Close matches: \['n_epochs'", n_epoch=3)
+    message = _fails(
+        adata, ValueError, r"Unknown training option 'n_epoch'.*Close matches: \['n_epochs'", training={"n_epoch": 3}
+    )
     assert "'warmup_fraction'" in message
     _fails(
         adata,
         ValueError,
         r"'warmup_fraction'.*objective='shooting'.*'lr_schedule'",
         objective="shooting",
-        warmup_fraction=0.1,
+        training={"warmup_fraction": 0.1},
     )
 
 
+def test_training_settings_of_another_objective_are_refused(adata):
+    _fails(
+        adata,
+        TypeError,
+        r"ShootingSettings for objective='shooting'",
+        objective="shooting",
+        training=pathreg.models.CollocationSettings(),
+    )
+
+
+def test_old_keyword_training_options_are_refused(adata):
+    with pytest.raises(TypeError, match="n_epochs"):
+        pathreg.tl.fit_dynamics(adata, **FIT, n_epochs=3)
+
+
 def test_diverging_training_raises_and_writes_nothing(adata):
-    _fails(adata, FloatingPointError, "(?i)lower lr", lr=1e6)
+    _fails(adata, FloatingPointError, "(?i)lower lr", training={"lr": 1e6})
 
 
 def test_cuda_without_a_visible_device(adata, monkeypatch):
@@ -326,7 +343,7 @@ def model():
         (lambda a: a.obs.__setitem__("dpt_pseudotime", np.inf), {}, r"120 NaN or infinite values \(0 NaN, 120 inf"),
         (lambda a: None, {"lineage_key": "lineage"}, r"pathreg\.pp\.lineages"),
         (lambda a: None, {"n_bins": 100}, r"needs at least 200"),
-        (lambda a: None, {"n_bins": 1}, r"n_bins must be at least 2"),
+        (lambda a: None, {"n_bins": 1}, r"n_bins must be an integer of at least 2"),
         (lambda a: setattr(a, "var_names", ["g0", "g1", "g2", "g3", "g4", "g0"]), {}, "var_names_make_unique"),
     ],
 )

@@ -10,6 +10,7 @@ import torch
 from robustness_helpers import QUICK, assert_unchanged, make_adata
 
 import pathreg
+import pathreg.tl._objectives as objectives
 from pathreg.models import NeuralODE, Trajectories, fit, fit_collocation, get_regularizer
 from pathreg.models._faults import MAX_RECOVERIES
 
@@ -178,21 +179,27 @@ def test_keyboard_interrupt_in_collocation_keeps_the_finished_epochs(monkeypatch
     assert _finite(model)
 
 
-def test_interrupted_fit_dynamics_writes_a_complete_result_marked_interrupted(caplog):
+def test_interrupted_fit_dynamics_writes_a_complete_result_marked_interrupted(caplog, monkeypatch):
     adata = make_adata()
     seen = {"epochs": 0}
 
     def interrupt_second_member(epoch, history, fitted):
         seen["epochs"] += 1
-        if seen["epochs"] == QUICK["n_epochs"] + 3:  # early in the second member
+        if seen["epochs"] == QUICK["training"]["n_epochs"] + 3:  # early in the second member
             raise KeyboardInterrupt
 
+    original = objectives.fit
+
+    def fit_with_callback(*args, **kwargs):
+        return original(*args, callback=interrupt_second_member, **kwargs)
+
+    monkeypatch.setattr(objectives, "fit", fit_with_callback)
     with caplog.at_level(logging.WARNING, logger="pathreg"):
-        model = pathreg.tl.fit_dynamics(adata, **{**SHOOTING, "n_seeds": 3}, callback=interrupt_second_member)
+        model = pathreg.tl.fit_dynamics(adata, **{**SHOOTING, "n_seeds": 3})
     record = adata.uns["pathreg"]
     assert record["params"]["interrupted"] is True
     assert record["params"]["n_models"] == 2
-    assert len(model.ensemble) == 2
+    assert len(model) == 2
     assert np.isfinite(adata.varp["pathreg_adjacency"]).all()
     assert "Interrupted while fitting ensemble member 2 of 3" in caplog.text
 
@@ -225,23 +232,21 @@ def test_interruption_while_writing_leaves_no_half_written_keys(monkeypatch):
 def test_non_finite_results_are_never_written(monkeypatch):
     adata = make_adata()
     before = adata.copy()
-    import pathreg.tl._fit as fit_module
-
-    original = fit_module._results
+    original = pathreg.models.Ensemble.signed_adjacency
 
     def poisoned(*args, **kwargs):
-        results = original(*args, **kwargs)
-        results["strength"][0, 0] = np.nan
-        return results
+        strength = original(*args, **kwargs)
+        strength[0, 0] = np.nan
+        return strength
 
-    monkeypatch.setattr(fit_module, "_results", poisoned)
+    monkeypatch.setattr(pathreg.models.Ensemble, "signed_adjacency", poisoned)
     with pytest.raises(FloatingPointError, match="nothing was written"):
         pathreg.tl.fit_dynamics(adata, lineage_key="lineages", **QUICK)
     assert_unchanged(before, adata)
 
 
 @pytest.mark.parametrize("objective", ["collocation", "shooting"])
-def test_resume_gives_the_result_of_an_uninterrupted_run(tmp_path, objective):
+def test_resume_gives_the_result_of_an_uninterrupted_run(tmp_path, objective, monkeypatch):
     options = {**QUICK, "lineage_key": "lineages", "objective": objective, "n_seeds": 3}
     if objective == "shooting":
         options["window"] = None
@@ -250,7 +255,8 @@ def test_resume_gives_the_result_of_an_uninterrupted_run(tmp_path, objective):
 
     first = make_adata()
     calls = {"n": 0}
-    original = pathreg.tl._fit._train
+    spec = pathreg.tl.OBJECTIVES[objective]
+    original = type(spec).train
 
     def crash_on_third_member(*args, **kwargs):
         calls["n"] += 1
@@ -258,12 +264,10 @@ def test_resume_gives_the_result_of_an_uninterrupted_run(tmp_path, objective):
             raise RuntimeError("the machine went down")
         return original(*args, **kwargs)
 
-    pathreg.tl._fit._train = crash_on_third_member
-    try:
-        with pytest.raises(RuntimeError, match="went down"):
-            pathreg.tl.fit_dynamics(first, checkpoint_dir=tmp_path, **options)
-    finally:
-        pathreg.tl._fit._train = original
+    monkeypatch.setattr(type(spec), "train", crash_on_third_member)
+    with pytest.raises(RuntimeError, match="went down"):
+        pathreg.tl.fit_dynamics(first, checkpoint_dir=tmp_path, **options)
+    monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.glob("member_*.pt")) == ["member_0.pt", "member_1.pt"]
     assert "pathreg" not in first.uns
 

@@ -13,9 +13,18 @@ import torch
 from robustness_helpers import QUICK, assert_unchanged, make_adata, values_equal
 
 import pathreg
-from pathreg.models import FORMAT_VERSION, NeuralODE, fit_collocation, get_regularizer, load, load_model
-from pathreg.tl._readout import signed_strength
-from pathreg.tl._trajectories import bin_lineages, derivative_estimates
+from pathreg.models import (
+    ENSEMBLE_FORMAT_VERSION,
+    FORMAT_VERSION,
+    NeuralODE,
+    fit_collocation,
+    get_regularizer,
+    load,
+    load_model,
+    save_model,
+    signed_strength,
+)
+from pathreg.tl._binning import bin_lineages, derivative_estimates
 
 FIT = {**QUICK, "lineage_key": "lineages"}
 PERMUTATION = np.array([3, 0, 5, 1, 4, 2])
@@ -28,7 +37,7 @@ PERMUTATION = np.array([3, 0, 5, 1, 4, 2])
 def test_same_seed_gives_bit_identical_results_on_cpu(objective):
     options = {**FIT, "n_seeds": 2, "objective": objective, "device": "cpu", "seed": 7}
     if objective == "shooting":
-        options["n_epochs"] = 5
+        options["training"] = {"n_epochs": 5}
     first, second = make_adata(), make_adata()
     pathreg.tl.fit_dynamics(first, **options)
     pathreg.tl.fit_dynamics(second, **options)
@@ -118,9 +127,14 @@ def test_training_is_gene_order_equivariant_given_permuted_initialisation_and_ga
     model = NeuralODE(field, solver="rk4", decay=True)
     permuted = _permute_model(model)
     options = {"regularizer": regularizer, "n_epochs": 30, "device": "cpu", "seed": 0, "progress": False}
-    fit_collocation(model, states, derivatives, warmup_epochs=10, refit_epochs=5, **options)
+    fit_collocation(model, states, derivatives, warmup_fraction=1 / 3, refit_fraction=1 / 6, **options)
     fit_collocation(
-        permuted, states[:, PERMUTATION], derivatives[:, PERMUTATION], warmup_epochs=10, refit_epochs=5, **options
+        permuted,
+        states[:, PERMUTATION],
+        derivatives[:, PERMUTATION],
+        warmup_fraction=1 / 3,
+        refit_fraction=1 / 6,
+        **options,
     )
     expected = signed_strength(model, states.numpy())[np.ix_(PERMUTATION, PERMUTATION)]
     got = signed_strength(permuted, states[:, PERMUTATION].numpy())
@@ -143,7 +157,8 @@ def test_model_file_carries_the_format_version_and_round_trips(fitted, tmp_path)
     path = tmp_path / "model.pt"
     model.save(path)
     payload = torch.load(path, weights_only=True)
-    assert payload["format_version"] == FORMAT_VERSION
+    assert payload["format_version"] == ENSEMBLE_FORMAT_VERSION
+    assert len(payload["members"]) == len(model)
     assert payload["pathreg_version"] == pathreg.__version__
     loaded = load(path)
     assert loaded.metadata == model.metadata
@@ -180,7 +195,7 @@ def _rewrite(path, **changes):
 def test_other_or_unknown_format_is_refused_with_both_versions(fitted, tmp_path, changes, pattern):
     _, model = fitted
     path = tmp_path / "model.pt"
-    model.save(path)
+    save_model(model[0], path, metadata=model.metadata)
     _rewrite(path, **changes)
     with pytest.raises(ValueError, match=pattern) as info:
         load_model(path)
@@ -223,7 +238,7 @@ def _all_results(adata, *, mod=None):
     data = adata if mod is None else adata[mod]
     model = pathreg.tl.fit_dynamics(adata, mod=mod, seed=0, **FIT)
     pathreg.tl.fit_dynamics(
-        adata, mod=mod, seed=0, key_added="shooting", **{**FIT, "objective": "shooting", "n_epochs": 3}
+        adata, mod=mod, seed=0, key_added="shooting", **{**FIT, "objective": "shooting", "training": {"n_epochs": 3}}
     )
     other = make_adata(seed=4)
     pathreg.tl.predict(other, model, lineage_key="lineages", key_added="held_out")
@@ -238,7 +253,7 @@ def _all_results(adata, *, mod=None):
         train_batches=["b0"],
         methods=("none", "pathreg"),
         spurious_key="is_tf",
-        **{**QUICK, "n_bins": 4},
+        fit_kwargs={**QUICK, "n_bins": 4},
     )
     return model
 

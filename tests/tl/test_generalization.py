@@ -19,7 +19,6 @@ def _batch(name, x0, generator, rng, n_cells=240):
 
 
 LINEAR_FIT = {
-    "methods": ("none",),
     "time_key": "t",
     "time_scale": "pseudotime",
     "n_bins": 12,
@@ -55,9 +54,10 @@ def test_same_dynamics_generalize_and_other_dynamics_do_not(batches):
         batch_key="batch",
         train_batches=["a"],
         spurious_key="spurious",
-        **LINEAR_FIT,
+        methods=("none",),
+        fit_kwargs=LINEAR_FIT,
     )
-    assert list(table.columns) == list(pathreg.tl._generalization.COLUMNS)
+    assert list(table.columns) == list(pathreg._utils.GENERALIZATION_COLUMNS)
     mse = table.set_index("batch")["mse"]
     assert set(table["split"]) == {"train", "test"}
     # one training trajectory does not pin down every direction of the dynamics, so b's error exceeds a's,
@@ -72,7 +72,9 @@ def test_same_dynamics_generalize_and_other_dynamics_do_not(batches):
 
 def test_bad_batches_and_methods(batches):
     with pytest.raises(ValueError, match="batches are"):
-        pathreg.tl.evaluate_generalization(batches, batch_key="batch", train_batches=["z"], time_key="t")
+        pathreg.tl.evaluate_generalization(
+            batches, batch_key="batch", train_batches=["z"], fit_kwargs={"time_key": "t"}
+        )
     with pytest.raises(ValueError, match="valid names"):
         pathreg.tl.evaluate_generalization(batches, batch_key="batch", train_batches=["a"], methods=("x",))
     with pytest.raises(ValueError, match="batch_key"):
@@ -89,7 +91,8 @@ def test_a_small_test_batch_is_evaluated_with_fewer_bins(batches):
         batch_key="batch",
         train_batches=["a"],
         test_batches=["d"],
-        **LINEAR_FIT,
+        methods=("none",),
+        fit_kwargs=LINEAR_FIT,
     )
     mse = table.set_index("batch")["mse"]
     assert np.isfinite(mse["d"])

@@ -60,9 +60,11 @@ def second_simulation(tmp_path_factory, krumsiek_prepared):
 def test_predict_on_a_second_simulation(krumsiek_prepared, second_simulation):
     train = krumsiek_prepared.copy()
     train.obs["realization"] = pd.Categorical([str(i // 160) for i in range(train.n_obs)])
-    options = {**QUICK, "n_epochs": 150}
+    options = {**QUICK, "training": {"n_epochs": 150}}
     trained = pathreg.tl.fit_dynamics(train, lineage_key="realization", **options)
-    untrained = pathreg.tl.fit_dynamics(train.copy(), lineage_key="realization", **{**options, "n_epochs": 1})
+    untrained = pathreg.tl.fit_dynamics(
+        train.copy(), lineage_key="realization", **{**options, "training": {"n_epochs": 1}}
+    )
     other = second_simulation.copy()
     errors = pathreg.tl.predict(other, trained, lineage_key="realization")
     baseline = pathreg.tl.predict(other.copy(), untrained, lineage_key="realization")

@@ -7,14 +7,14 @@ import pytest
 import torch
 
 import pathreg
-from pathreg.models import MLPVectorField, NeuralODE
-from pathreg.tl._perturb import COLUMNS, ClampedODE
+from pathreg._utils import PERTURBATION_COLUMNS as COLUMNS
+from pathreg.models import ClampedODE, Ensemble, MLPVectorField, NeuralODE, SecondOrderNeuralODE
 
 N_CELLS, N_BINS = 100, 10  # rank time: bin k at (10 k + 5) / 100, so the lineage runs from 0.05 to 0.95
 T0, T1 = 0.05, 0.95
 
 
-def _linear_model(a_to_b: float = 1.0, solver: str = "rk4") -> NeuralODE:
+def _linear_model(a_to_b: float = 1.0, solver: str = "rk4") -> Ensemble:
     """x0' = 0, x1' = a_to_b * x0 - x1 (no decay term: the -x1 is in the linear field)."""
     field = MLPVectorField(2, 2, hidden=(), activation=None)
     with torch.no_grad():
@@ -23,8 +23,8 @@ def _linear_model(a_to_b: float = 1.0, solver: str = "rk4") -> NeuralODE:
                 module.weight.copy_(torch.tensor([[0.0, 0.0], [a_to_b, -1.0]]))
                 if module.bias is not None:
                     module.bias.zero_()
-    model = NeuralODE(field, solver=solver)
-    model.metadata = {
+    model = NeuralODE(field, solver=solver).eval()
+    metadata = {
         "state_genes": ["x0", "x1"],
         "regulators": ["x0", "x1"],
         "targets": ["x0", "x1"],
@@ -35,7 +35,7 @@ def _linear_model(a_to_b: float = 1.0, solver: str = "rk4") -> NeuralODE:
         "time_scale": "rank",
         "method": "none",
     }
-    return model.eval()
+    return Ensemble([model], metadata)
 
 
 def _adata(x0: float = 2.0, x1: float = 0.5, lineage_key: str = "none") -> ad.AnnData:
@@ -45,7 +45,9 @@ def _adata(x0: float = 2.0, x1: float = 0.5, lineage_key: str = "none") -> ad.An
     obs["branch"] = pd.Categorical(np.where(np.arange(N_CELLS) % 2 == 0, "A", "B"))
     adata = ad.AnnData(values, obs=obs)
     adata.var_names = ["x0", "x1", "other"]
-    adata.uns["pathreg"] = {"params": {"time_key": "t", "lineage_key": lineage_key, "layer": "X", "n_bins": N_BINS}}
+    adata.uns["pathreg"] = {
+        "params": {"time_key": "t", "lineage_key": lineage_key, "layer": "X", "n_bins": N_BINS, "time_scale": "rank"}
+    }
     return adata
 
 
@@ -73,7 +75,9 @@ def test_overexpression_scales_linearly_and_ensembles_average():
     adata = _adata(2.0, 0.5)
     single = pathreg.tl.perturb(adata, {"x0": 5.0}, model=_linear_model(1.0)).set_index("gene")
     double = pathreg.tl.perturb(adata, {"x0": 5.0}, model=_linear_model(2.0)).set_index("gene")
-    both = pathreg.tl.perturb(adata, {"x0": 5.0}, model=[_linear_model(1.0), _linear_model(2.0)]).set_index("gene")
+    both = pathreg.tl.perturb(
+        adata, {"x0": 5.0}, model=Ensemble([_linear_model(1.0)[0], _linear_model(2.0)[0]], _linear_model().metadata)
+    ).set_index("gene")
     # the effect on x1 is linear in the coupling: doubling it doubles the delta; the ensemble averages
     np.testing.assert_allclose(double.loc["x1", "delta_final"], 2 * single.loc["x1", "delta_final"], rtol=1e-5)
     np.testing.assert_allclose(
@@ -145,7 +149,7 @@ def test_lineages_storage_copy_and_h5ad(tmp_path):
         ({"x0": 0.0}, {"lineage": "C"}, "Unknown or no lineages"),
         ({"x0": 0.0}, {"n_steps": 1}, "n_steps"),
         ({"x0": 0.0}, {"key": "missing"}, "No fit 'missing'"),
-        ({"x0": 0.0}, {"model": []}, "needs the fitted model"),
+        ({"x0": 0.0}, {"model": None}, "needs the fitted model"),
     ],
 )
 def test_invalid_inputs_raise_and_leave_adata_untouched(perturbations, options, match):
@@ -158,9 +162,12 @@ def test_invalid_inputs_raise_and_leave_adata_untouched(perturbations, options, 
     assert list(adata.layers) == []
 
 
-def test_model_must_be_a_first_order_node():
-    with pytest.raises(TypeError, match="NeuralODE"):
+def test_model_must_be_an_ensemble_of_first_order_nodes():
+    with pytest.raises(TypeError, match="Ensemble"):
         pathreg.tl.perturb(_adata(), {"x0": 0.0}, model=torch.nn.Linear(2, 2))
+    second_order = SecondOrderNeuralODE(MLPVectorField(4, 2, hidden=(4,)), solver="rk4")
+    with pytest.raises(TypeError, match="first-order pathreg.models.NeuralODE"):
+        pathreg.tl.perturb(_adata(), {"x0": 0.0}, model=Ensemble([second_order], _linear_model().metadata))
 
 
 def test_model_returned_by_fit_dynamics():
@@ -180,7 +187,7 @@ def test_model_returned_by_fit_dynamics():
         hidden=(),
         activation=None,
         n_seeds=1,
-        n_epochs=30,
+        training={"n_epochs": 30},
         progress=False,
     )
     table = pathreg.tl.perturb(adata, {"x0": 0.0}, model=model)

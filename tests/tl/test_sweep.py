@@ -11,7 +11,14 @@ from tl_helpers import assert_unchanged, snapshot
 import pathreg
 
 GENERATOR = np.array([[-1.0, 0.0, 0.0, 0.0], [2.0, -1.0, 0.0, 0.0], [0.0, -1.5, -1.0, 0.0], [0.0, 0.0, 1.0, -1.0]])
-TINY = {"time_key": "t", "time_scale": "pseudotime", "n_bins": 6, "hidden": (4,), "n_seeds": 1, "n_epochs": 150}
+TINY = {
+    "time_key": "t",
+    "time_scale": "pseudotime",
+    "n_bins": 6,
+    "hidden": (4,),
+    "n_seeds": 1,
+    "training": {"n_epochs": 150},
+}
 GRID = {"methods": ("none", "pathreg"), "lambdas": (None, 20.0), "seeds": (0, 1)}
 METRICS = ["lineage_mse_all", "mean_lineage_mse", "feature_sparsity", "weight_sparsity"]
 
@@ -34,7 +41,7 @@ def tiny():
 def local_sweep(tiny):
     """The grid fitted with the local backend: (adata, table)."""
     adata = tiny.copy()
-    table = pathreg.tl.sweep(adata, **GRID, progress=False, **TINY)
+    table = pathreg.tl.sweep(adata, **GRID, progress=False, fit_kwargs=TINY)
     return adata, table
 
 
@@ -64,7 +71,7 @@ def test_fits_do_not_modify_the_input(tiny):
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        pathreg.tl.sweep(adata, methods="none", seeds=0, progress=False, store_adjacency=False, **TINY)
+        pathreg.tl.sweep(adata, methods="none", seeds=0, progress=False, store_adjacency=False, fit_kwargs=TINY)
         assert torch.get_num_threads() == 2  # the fits' thread count is restored
     finally:
         torch.set_num_threads(threads)
@@ -86,7 +93,7 @@ def test_table_survives_h5ad(local_sweep, tmp_path):
 
 def test_same_seed_gives_the_same_fit(tiny):
     adata = tiny.copy()
-    table = pathreg.tl.sweep(adata, methods=("pathreg",), seeds=(3, 3), progress=False, **TINY)
+    table = pathreg.tl.sweep(adata, methods=("pathreg",), seeds=(3, 3), progress=False, fit_kwargs=TINY)
     adjacency = adata.uns["sweep"]["adjacency"]
     np.testing.assert_array_equal(adjacency[0], adjacency[1])
     assert table.loc[0, METRICS].tolist() == table.loc[1, METRICS].tolist()
@@ -99,20 +106,20 @@ def test_same_seed_gives_the_same_fit(tiny):
         ({"backend": "dask"}, "valid names"),
         ({"lambdas": (-1.0,)}, "non-negative"),
         ({"device": "gpu"}, "Unknown device"),
-        ({"time_key": "missing"}, "no column"),  # fails inside the first fit
+        ({"fit_kwargs": {**TINY, "time_key": "missing"}}, "no column"),  # fails before the first fit
     ],
 )
 def test_errors_leave_adata_unchanged(tiny, arguments, message):
     adata = tiny.copy()
     before = snapshot(adata)
     with pytest.raises(ValueError, match=message):
-        pathreg.tl.sweep(adata, progress=False, **{**TINY, **arguments})
+        pathreg.tl.sweep(adata, progress=False, **{"fit_kwargs": TINY, **arguments})
     assert_unchanged(adata, before)
 
 
 def test_reserved_fit_option(tiny):
     with pytest.raises(TypeError, match="seed"):
-        pathreg.tl.sweep(tiny.copy(), seed=1, progress=False, **TINY)
+        pathreg.tl.sweep(tiny.copy(), progress=False, fit_kwargs={**TINY, "seed": 1})
 
 
 def test_missing_ray_names_the_extra(tiny, monkeypatch):
@@ -120,7 +127,7 @@ def test_missing_ray_names_the_extra(tiny, monkeypatch):
     adata = tiny.copy()
     before = snapshot(adata)
     with pytest.raises(ImportError, match=r'pip install "pathreg\[distributed\]"'):
-        pathreg.tl.sweep(adata, backend="ray", progress=False, **TINY)
+        pathreg.tl.sweep(adata, backend="ray", progress=False, fit_kwargs=TINY)
     assert_unchanged(adata, before)
 
 
@@ -130,7 +137,7 @@ def test_ray_matches_local(local_sweep, tiny):
     adata = tiny.copy()
     try:
         # every fit runs with one torch thread on both backends, so the results are bit-identical
-        table = pathreg.tl.sweep(adata, **GRID, backend="ray", num_cpus=2, progress=False, **TINY)
+        table = pathreg.tl.sweep(adata, **GRID, backend="ray", num_cpus=2, progress=False, fit_kwargs=TINY)
         assert not ray.is_initialized()  # this call started Ray, so it stopped it
     finally:
         if ray.is_initialized():
@@ -148,9 +155,9 @@ def test_ray_connection_of_the_caller_is_kept(tiny):
     before = snapshot(adata)
     try:
         with pytest.raises(ValueError, match="no column"):  # a failing task fails the sweep
-            pathreg.tl.sweep(adata, backend="ray", progress=False, **{**TINY, "time_key": "missing"})
+            pathreg.tl.sweep(adata, backend="ray", progress=False, fit_kwargs={**TINY, "time_key": "missing"})
         assert_unchanged(adata, before)
-        table = pathreg.tl.sweep(adata, methods="none", backend="ray", progress=False, **TINY)
+        table = pathreg.tl.sweep(adata, methods="none", backend="ray", progress=False, fit_kwargs=TINY)
         assert len(table) == 1
         assert ray.is_initialized()  # started by the caller: left running
     finally:

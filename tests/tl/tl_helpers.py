@@ -3,7 +3,7 @@
 import numpy as np
 
 LINEAGES = {"Mo": ["progenitor", "Mo"], "Ery": ["progenitor", "Ery"]}
-QUICK = {"n_bins": 8, "hidden": (8,), "n_epochs": 40, "progress": False}
+QUICK = {"n_bins": 8, "hidden": (8,), "training": {"n_epochs": 40}, "progress": False}
 
 
 def snapshot(adata):

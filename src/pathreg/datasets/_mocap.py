@@ -168,126 +168,145 @@ def _parse_limits(path: str | os.PathLike, lineno: int, tokens: list[str]) -> li
     return limits
 
 
-def read_asf(path: str | os.PathLike) -> Skeleton:
-    """Read an Acclaim ASF skeleton file.
+@dataclass
+class _AsfState:
+    """What :func:`read_asf` has parsed so far, and where it is in the file."""
 
-    Parameters
-    ----------
-    path
-        The ``.asf`` file. CRLF line endings and ``#`` comments are accepted.
+    units: dict = field(default_factory=lambda: {"length": 1.0, "angle": "deg"})
+    root: dict = field(default_factory=dict)
+    bones: list[dict] = field(default_factory=list)
+    hierarchy: dict[str, tuple[int, str]] = field(default_factory=dict)
+    section: str | None = None
+    bone: dict | None = None
+    in_hierarchy: bool = False
+    last_key: str | None = None
 
-    Returns
-    -------
-    The skeleton; angles converted to radians, lengths as in the file.
 
-    Raises
-    ------
-    ValueError
-        On a malformed file, naming the file and the line.
-    """
-    lines = _lines(path)
-    if not lines:
-        raise ValueError(f"{path}: empty file (no :root, :bonedata or :hierarchy section)")
-    units = {"length": 1.0, "angle": "deg"}
-    root: dict = {}
-    bones: list[dict] = []
-    hierarchy: dict[str, tuple[int, str]] = {}
-    section, bone, in_hierarchy, last_key = None, None, False, None
-    for lineno, tokens in lines:
-        head = tokens[0]
-        if head.startswith(":"):
-            if bone is not None:
-                raise _error(path, lineno, f"bone block not closed before {head}")
-            section, in_hierarchy, last_key = head[1:].lower(), False, None
-            if section == "name" and len(tokens) > 1:
-                root["name"] = " ".join(tokens[1:])
-            continue
-        key = head.lower()
-        if section == "units":
-            if key == "length":
-                units["length"] = _floats(path, lineno, tokens[1:], 1)[0]
-            elif key == "angle":
-                if len(tokens) != 2 or tokens[1].lower() not in ("deg", "rad"):
-                    raise _error(path, lineno, "angle unit must be 'deg' or 'rad'")
-                units["angle"] = tokens[1].lower()
-        elif section == "root":
-            if key == "order":
-                root["order"] = tuple(token.lower() for token in tokens[1:])
-                unknown = set(root["order"]) - set(_ROTATIONS + _TRANSLATIONS)
-                if unknown or len(set(root["order"])) != len(root["order"]):
-                    raise _error(path, lineno, f"bad root order {' '.join(tokens[1:])!r}")
-            elif key == "axis":
-                if len(tokens) != 2:
-                    raise _error(path, lineno, "root axis must be one word, like XYZ")
-                root["axis"] = _check_order(path, lineno, tokens[1])
-            elif key in ("position", "orientation"):
-                root[key] = (lineno, _floats(path, lineno, tokens[1:], 3))
-        elif section == "bonedata":
-            if key == "begin":
-                if bone is not None:
-                    raise _error(path, lineno, "'begin' inside a bone block")
-                bone = {"line": lineno, "dof": (), "limits": [], "id": -1}
-                last_key = None
-            elif key == "end":
-                if bone is None:
-                    raise _error(path, lineno, "'end' without 'begin'")
-                for required in ("name", "direction", "length", "axis"):
-                    if required not in bone:
-                        raise _error(path, lineno, f"bone block has no {required!r}")
-                if len(bone["limits"]) not in (0, len(bone["dof"])):
-                    raise _error(
-                        path,
-                        lineno,
-                        f"bone {bone['name']!r}: {len(bone['dof'])} dof but limits for {len(bone['limits'])}",
-                    )
-                bones.append(bone)
-                bone = None
-            elif bone is None:
-                raise _error(path, lineno, f"{head!r} outside a begin/end block")
-            elif key == "id":
-                bone["id"] = int(_floats(path, lineno, tokens[1:], 1)[0])
-            elif key == "name":
-                if len(tokens) != 2:
-                    raise _error(path, lineno, "a bone name must be one word")
-                bone["name"] = tokens[1]
-            elif key == "direction":
-                bone["direction"] = _floats(path, lineno, tokens[1:], 3)
-            elif key == "length":
-                bone["length"] = _floats(path, lineno, tokens[1:], 1)[0]
-            elif key == "axis":
-                if len(tokens) != 5:
-                    raise _error(path, lineno, "axis must be 'ax ay az ORDER'")
-                bone["axis"] = _floats(path, lineno, tokens[1:4])
-                bone["axis_order"] = _check_order(path, lineno, tokens[4])
-            elif key == "dof":
-                bone["dof"] = tuple(token.lower() for token in tokens[1:])
-                unknown = set(bone["dof"]) - set(_ROTATIONS + _TRANSLATIONS + ("l",))
-                if unknown or len(set(bone["dof"])) != len(bone["dof"]):
-                    raise _error(path, lineno, f"bad dof {' '.join(tokens[1:])!r}")
-            elif key == "limits":
-                bone["limits"] = _parse_limits(path, lineno, tokens[1:])
-            elif head.startswith("(") and last_key == "limits":
-                bone["limits"] += _parse_limits(path, lineno, tokens)
-                continue
-            # other keys (bodymass, cofmass, ...) are ignored
-            last_key = key
-        elif section == "hierarchy":
-            if key == "begin":
-                in_hierarchy = True
-            elif key == "end":
-                in_hierarchy = False
-            elif not in_hierarchy:
-                raise _error(path, lineno, f"{head!r} outside the hierarchy's begin/end")
-            else:
-                for child in tokens[1:]:
-                    if child in hierarchy:
-                        raise _error(path, lineno, f"bone {child!r} has two parents")
-                    hierarchy[child] = (lineno, head)
-    last_line = lines[-1][0] if lines else 0
-    if bone is not None:
-        raise _error(path, last_line, "bone block not closed at the end of the file")
-    if not bones:
-        raise _error(path, last_line, "no :bonedata")
+def _start_section(path: str | os.PathLike, lineno: int, tokens: list[str], state: _AsfState) -> None:
+    """Enter the section of a ``:keyword`` line (``:name`` also sets the skeleton's name)."""
+    head = tokens[0]
+    if state.bone is not None:
+        raise _error(path, lineno, f"bone block not closed before {head}")
+    state.section, state.in_hierarchy, state.last_key = head[1:].lower(), False, None
+    if state.section == "name" and len(tokens) > 1:
+        state.root["name"] = " ".join(tokens[1:])
+
+
+def _units_line(path: str | os.PathLike, lineno: int, tokens: list[str], state: _AsfState) -> None:
+    """Parse a line of the ``:units`` section (``length`` and ``angle``; other units are ignored)."""
+    key, units = tokens[0].lower(), state.units
+    if key == "length":
+        units["length"] = _floats(path, lineno, tokens[1:], 1)[0]
+    elif key == "angle":
+        if len(tokens) != 2 or tokens[1].lower() not in ("deg", "rad"):
+            raise _error(path, lineno, "angle unit must be 'deg' or 'rad'")
+        units["angle"] = tokens[1].lower()
+
+
+def _root_line(path: str | os.PathLike, lineno: int, tokens: list[str], state: _AsfState) -> None:
+    """Parse a line of the ``:root`` section (``order``, ``axis``, ``position`` and ``orientation``)."""
+    key, root = tokens[0].lower(), state.root
+    if key == "order":
+        root["order"] = tuple(token.lower() for token in tokens[1:])
+        unknown = set(root["order"]) - set(_ROTATIONS + _TRANSLATIONS)
+        if unknown or len(set(root["order"])) != len(root["order"]):
+            raise _error(path, lineno, f"bad root order {' '.join(tokens[1:])!r}")
+    elif key == "axis":
+        if len(tokens) != 2:
+            raise _error(path, lineno, "root axis must be one word, like XYZ")
+        root["axis"] = _check_order(path, lineno, tokens[1])
+    elif key in ("position", "orientation"):
+        root[key] = (lineno, _floats(path, lineno, tokens[1:], 3))
+
+
+def _check_bone_block(path: str | os.PathLike, lineno: int, bone: dict) -> None:
+    """Check a bone block at its ``end`` line: the required keys are there and the limits match the dof."""
+    for required in ("name", "direction", "length", "axis"):
+        if required not in bone:
+            raise _error(path, lineno, f"bone block has no {required!r}")
+    if len(bone["limits"]) not in (0, len(bone["dof"])):
+        raise _error(
+            path,
+            lineno,
+            f"bone {bone['name']!r}: {len(bone['dof'])} dof but limits for {len(bone['limits'])}",
+        )
+
+
+def _bone_key(path: str | os.PathLike, lineno: int, tokens: list[str], bone: dict) -> None:
+    """Parse a ``key value ...`` line of a bone block into ``bone`` (unknown keys, like bodymass, are ignored)."""
+    key = tokens[0].lower()
+    if key == "id":
+        bone["id"] = int(_floats(path, lineno, tokens[1:], 1)[0])
+    elif key == "name":
+        if len(tokens) != 2:
+            raise _error(path, lineno, "a bone name must be one word")
+        bone["name"] = tokens[1]
+    elif key == "direction":
+        bone["direction"] = _floats(path, lineno, tokens[1:], 3)
+    elif key == "length":
+        bone["length"] = _floats(path, lineno, tokens[1:], 1)[0]
+    elif key == "axis":
+        if len(tokens) != 5:
+            raise _error(path, lineno, "axis must be 'ax ay az ORDER'")
+        bone["axis"] = _floats(path, lineno, tokens[1:4])
+        bone["axis_order"] = _check_order(path, lineno, tokens[4])
+    elif key == "dof":
+        bone["dof"] = tuple(token.lower() for token in tokens[1:])
+        unknown = set(bone["dof"]) - set(_ROTATIONS + _TRANSLATIONS + ("l",))
+        if unknown or len(set(bone["dof"])) != len(bone["dof"]):
+            raise _error(path, lineno, f"bad dof {' '.join(tokens[1:])!r}")
+    elif key == "limits":
+        bone["limits"] = _parse_limits(path, lineno, tokens[1:])
+
+
+def _bonedata_line(path: str | os.PathLike, lineno: int, tokens: list[str], state: _AsfState) -> None:
+    """Parse a line of the ``:bonedata`` section: ``begin``, ``end``, or a line of the open bone block."""
+    head = tokens[0]
+    key = head.lower()
+    if key == "begin":
+        if state.bone is not None:
+            raise _error(path, lineno, "'begin' inside a bone block")
+        state.bone = {"line": lineno, "dof": (), "limits": [], "id": -1}
+    elif key == "end":
+        if state.bone is None:
+            raise _error(path, lineno, "'end' without 'begin'")
+        _check_bone_block(path, lineno, state.bone)
+        state.bones.append(state.bone)
+        state.bone = None
+    elif state.bone is None:
+        raise _error(path, lineno, f"{head!r} outside a begin/end block")
+    elif head.startswith("(") and state.last_key == "limits":
+        # limits continued on the next lines; they may go on, so last_key stays "limits"
+        state.bone["limits"] += _parse_limits(path, lineno, tokens)
+        return
+    else:
+        _bone_key(path, lineno, tokens, state.bone)
+    state.last_key = key
+
+
+def _hierarchy_line(path: str | os.PathLike, lineno: int, tokens: list[str], state: _AsfState) -> None:
+    """Parse a line of the ``:hierarchy`` section: ``begin``, ``end``, or ``parent child ...``."""
+    head = tokens[0]
+    key = head.lower()
+    if key == "begin":
+        state.in_hierarchy = True
+    elif key == "end":
+        state.in_hierarchy = False
+    elif not state.in_hierarchy:
+        raise _error(path, lineno, f"{head!r} outside the hierarchy's begin/end")
+    else:
+        for child in tokens[1:]:
+            if child in state.hierarchy:
+                raise _error(path, lineno, f"bone {child!r} has two parents")
+            state.hierarchy[child] = (lineno, head)
+
+
+#: Parser of each line of a section of an ASF file, by section name; lines of other sections are ignored.
+_SECTION_PARSERS = {"units": _units_line, "root": _root_line, "bonedata": _bonedata_line, "hierarchy": _hierarchy_line}
+
+
+def _check_bones(path: str | os.PathLike, bones: list[dict], hierarchy: dict[str, tuple[int, str]]) -> None:
+    """Raise on duplicate bone names, unknown bones or missing parents in the hierarchy, and cycles."""
     names = [b["name"] for b in bones]
     if len(set(names)) != len(names):
         raise _error(path, next(b["line"] for b in bones if names.count(b["name"]) > 1), "duplicate bone name")
@@ -307,6 +326,11 @@ def read_asf(path: str | os.PathLike) -> Skeleton:
             seen.add(current)
             current = hierarchy[current][1]
 
+
+def _skeleton(state: _AsfState) -> Skeleton:
+    """The :class:`Skeleton` of a parsed and checked ASF file, angles converted to radians."""
+    bones, hierarchy, root, units = state.bones, state.hierarchy, state.root, state.units
+    names = [b["name"] for b in bones]
     to_rad = np.pi / 180.0 if units["angle"] == "deg" else 1.0
     limits = []
     for b in bones:
@@ -334,6 +358,41 @@ def read_asf(path: str | os.PathLike) -> Skeleton:
         angle_unit=str(units["angle"]),
         name=root.get("name", ""),
     )
+
+
+def read_asf(path: str | os.PathLike) -> Skeleton:
+    """Read an Acclaim ASF skeleton file.
+
+    Parameters
+    ----------
+    path
+        The ``.asf`` file. CRLF line endings and ``#`` comments are accepted.
+
+    Returns
+    -------
+    The skeleton; angles converted to radians, lengths as in the file.
+
+    Raises
+    ------
+    ValueError
+        On a malformed file, naming the file and the line.
+    """
+    lines = _lines(path)
+    if not lines:
+        raise ValueError(f"{path}: empty file (no :root, :bonedata or :hierarchy section)")
+    state = _AsfState()
+    for lineno, tokens in lines:
+        if tokens[0].startswith(":"):
+            _start_section(path, lineno, tokens, state)
+        elif state.section in _SECTION_PARSERS:
+            _SECTION_PARSERS[state.section](path, lineno, tokens, state)
+    last_line = lines[-1][0] if lines else 0
+    if state.bone is not None:
+        raise _error(path, last_line, "bone block not closed at the end of the file")
+    if not state.bones:
+        raise _error(path, last_line, "no :bonedata")
+    _check_bones(path, state.bones, state.hierarchy)
+    return _skeleton(state)
 
 
 def read_amc(path: str | os.PathLike, skeleton: Skeleton) -> list[dict[str, np.ndarray]]:

@@ -4,8 +4,10 @@ Vector fields, hard-concrete gates, sparsity regularizers, first- and second-ord
 as one batch, training, metrics and model files.
 """
 
+from ._clamped import ClampedODE
 from ._collocation import fit_collocation
 from ._device import resolve_device
+from ._ensemble import ENSEMBLE_FORMAT_VERSION, METADATA_FIELDS, Ensemble, load
 from ._gates import (
     BETA,
     GAMMA,
@@ -15,11 +17,12 @@ from ._gates import (
     gate_probabilities,
     sample_gates,
 )
-from ._io import FORMAT_VERSION, load, load_model, save_model
+from ._io import FORMAT_VERSION, load_model, save_model
 from ._metrics import EPS, edge_scores, feature_sparsity, weight_sparsity
-from ._ode import SOLVERS, NeuralODE, SecondOrderNeuralODE
+from ._ode import SOLVERS, NeuralODE, SecondOrderNeuralODE, Solver, check_solver
 from ._proximal import group_soft_threshold, hier_prox, soft_threshold
 from ._pruning import PruningStep, prune_dependencies, solver_error
+from ._readout import normalize_targets, signed_strength, structural_support
 from ._regularizers import (
     METHODS,
     REGULARIZERS,
@@ -33,7 +36,9 @@ from ._regularizers import (
     Regularizer,
     get_regularizer,
 )
-from ._training import History, evaluation_mode, fit
+from ._settings import CollocationSettings, ShootingSettings
+from ._stages import History, Stage, run_stage
+from ._training import evaluation_mode, fit
 from ._trajectories import Trajectories, masked_mse
 from ._vector_fields import (
     ACTIVATIONS,
@@ -47,14 +52,19 @@ from ._vector_fields import (
 __all__ = [
     "ACTIVATIONS",
     "BETA",
+    "ENSEMBLE_FORMAT_VERSION",
     "EPS",
     "FORMAT_VERSION",
     "GAMMA",
+    "METADATA_FIELDS",
     "METHODS",
     "REGULARIZERS",
     "SOLVERS",
     "ZETA",
     "CNODERegularizer",
+    "ClampedODE",
+    "CollocationSettings",
+    "Ensemble",
     "GatedLinear",
     "GroupLassoRegularizer",
     "GroupLassoVectorField",
@@ -67,18 +77,20 @@ __all__ = [
     "NeuralODE",
     "NoRegularizer",
     "PathRegRegularizer",
+    "PruningStep",
     "Regularizer",
     "SecondOrderNeuralODE",
+    "ShootingSettings",
+    "Solver",
+    "Stage",
     "Trajectories",
+    "check_solver",
     "deterministic_gates",
     "edge_scores",
+    "evaluation_mode",
     "feature_sparsity",
     "fit",
-    "evaluation_mode",
     "fit_collocation",
-    "prune_dependencies",
-    "PruningStep",
-    "solver_error",
     "gate_probabilities",
     "get_regularizer",
     "group_soft_threshold",
@@ -86,11 +98,17 @@ __all__ = [
     "load",
     "load_model",
     "masked_mse",
+    "normalize_targets",
     "path_adjacency",
+    "prune_dependencies",
     "resample_gates",
     "resolve_device",
+    "run_stage",
     "sample_gates",
     "save_model",
+    "signed_strength",
     "soft_threshold",
+    "solver_error",
+    "structural_support",
     "weight_sparsity",
 ]

@@ -14,7 +14,8 @@ from ._faults import GOOD_STATE_EVERY, DivergenceGuard
 from ._metrics import EPS
 from ._ode import NeuralODE
 from ._regularizers import Regularizer, get_regularizer
-from ._training import History, _after_step, _fixed_support, _parameter_groups, _set_gate_mode
+from ._settings import CollocationSettings, with_options
+from ._stages import History, adam_optimizer, after_step, fixed_support, set_gate_mode
 from ._vector_fields import resample_gates
 
 
@@ -24,15 +25,11 @@ def fit_collocation(
     derivatives: torch.Tensor,
     *,
     regularizer: str | Regularizer = "none",
-    n_epochs: int = 2000,
-    lr: float = 1e-2,
-    gate_lr: float | None = None,
-    weight_decay: float = 0.0,
-    warmup_epochs: int = 0,
-    refit_epochs: int = 0,
+    settings: CollocationSettings | None = None,
     device: str | torch.device = "auto",
     seed: int = 0,
     progress: bool = True,
+    **options,
 ) -> History:
     r"""Fit the right-hand side of a first-order ODE to estimated derivatives (collocation).
 
@@ -46,7 +43,9 @@ def fit_collocation(
     the mean derivative). Needs no ODE solve, so an epoch costs one evaluation of the vector field;
     the classic way to fit (and to initialise) ODE models to dense, smooth trajectories (Varah 1982;
     Roesch et al. 2021). Each epoch is one Adam step with one gate sample and the regularizer's
-    proximal step, as in :func:`fit`. The model is left in evaluation mode.
+    proximal step, as in :func:`~pathreg.models.fit`: a warm-up without penalty, the penalised phase,
+    then a refit of the selected structure (:class:`CollocationSettings`). The model is left in
+    evaluation mode.
 
     Parameters
     ----------
@@ -56,30 +55,31 @@ def fit_collocation(
         ``(n_points, state_dim)`` observed states.
     derivatives
         ``(n_points, state_dim)`` derivative estimates at those states.
-    regularizer, lr, gate_lr, weight_decay, device, seed, progress
-        As in :func:`fit`.
-    n_epochs
-        Number of Adam steps.
-    warmup_epochs
-        The first ``warmup_epochs`` steps fit without penalty and with deterministic gates (the
-        unpenalised start of iterative sparsification): the fit finds the dependencies the data
-        support before gate noise and the penalty start to prune.
-    refit_epochs
-        The last ``refit_epochs`` steps refit the selected structure: deterministic gates, frozen
-        ``log_alpha``, exact zeros kept, no penalty ("prune and refit", as ``finetune_epochs`` of :func:`fit`).
+    regularizer, device, seed, progress
+        As in :func:`~pathreg.models.fit`.
+    settings
+        The training settings (``None``: the defaults of :class:`CollocationSettings`).
+    **options
+        Fields of :class:`CollocationSettings` that override those of ``settings``, e.g.
+        ``fit_collocation(model, states, derivatives, n_epochs=500, warmup_fraction=0.4)``.
 
     Returns
     -------
     The per-epoch :class:`History` (``fit_loss`` is the relative derivative error).
+
+    Raises
+    ------
+    ValueError
+        For an unknown regularizer, device or option (close matches and the valid names listed), an
+        invalid setting, or states and derivatives of different shapes.
     """
+    settings = with_options(settings, CollocationSettings, options)
     regularizer = get_regularizer(regularizer)
     if states.ndim != 2 or derivatives.ndim != 2 or states.shape[0] != derivatives.shape[0]:
         raise ValueError(
             f"states and derivatives must be (n_points, n_states) and (n_points, n_rates); got "
             f"{tuple(states.shape)} and {tuple(derivatives.shape)}."
         )
-    if n_epochs < 1:
-        raise ValueError(f"n_epochs must be at least 1, got {n_epochs}.")
     device = resolve_device(device)
     dtype = next(model.parameters()).dtype
     model.to(device)
@@ -87,15 +87,11 @@ def fit_collocation(
     derivatives = derivatives.to(device, dtype)
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
-    optimizer = torch.optim.Adam(_parameter_groups(model, lr, gate_lr, weight_decay), lr=lr)
+    optimizer = adam_optimizer(model, settings.lr, settings.gate_lr, settings.weight_decay)
     zero_time = torch.zeros((), device=device, dtype=dtype)
     scale = ((derivatives - derivatives.mean(0)) ** 2).mean().clamp_min(torch.finfo(dtype).tiny)
     history = History()
-    if warmup_epochs < 0 or refit_epochs < 0 or warmup_epochs + refit_epochs > n_epochs:
-        raise ValueError(
-            f"warmup_epochs ({warmup_epochs}) and refit_epochs ({refit_epochs}) must be non-negative and together "
-            f"at most n_epochs ({n_epochs})."
-        )
+    n_epochs, warmup_epochs, refit_epochs = settings.n_epochs, settings.warmup_epochs, settings.refit_epochs
     model.train()
     records = []
     guard = DivergenceGuard(model)
@@ -105,8 +101,8 @@ def fit_collocation(
             refitting = epoch >= n_epochs - refit_epochs
             penalised = warmup_epochs <= epoch and not refitting
             if epoch == n_epochs - refit_epochs:
-                support.enter_context(_fixed_support(model.vector_field, enabled=True))
-            _set_gate_mode(model, deterministic=not penalised, frozen=not penalised)
+                support.enter_context(fixed_support(model.vector_field, enabled=True))
+            set_gate_mode(model, deterministic=not penalised, frozen=not penalised)
             resample_gates(model, generator)
             optimizer.zero_grad(set_to_none=True)
             fit_loss = ((model.rhs(zero_time, states) - derivatives) ** 2).mean() / scale
@@ -117,7 +113,7 @@ def fit_collocation(
                 continue
             loss.backward()
             optimizer.step()
-            _after_step(model, regularizer, optimizer.param_groups[0]["lr"], 1.0 if penalised else 0.0)
+            after_step(model, regularizer, optimizer.param_groups[0]["lr"], 1.0 if penalised else 0.0)
             with torch.no_grad():  # kept on the device: one transfer after the loop
                 pruned = (model.vector_field.adjacency().abs() < EPS).float().mean()
                 records.append(torch.stack([fit_loss.detach(), penalty.detach(), pruned]))
@@ -132,6 +128,18 @@ def fit_collocation(
             model.load_state_dict(guard.state)
     finally:
         support.close()
+    _finish(model, history, records, guard, optimizer)
+    return history
+
+
+def _finish(model: NeuralODE, history: History, records: list[torch.Tensor], guard: DivergenceGuard, optimizer) -> None:
+    """Move the per-epoch records into ``history``; leave the model in evaluation mode with finite parameters.
+
+    Raises
+    ------
+    FloatingPointError
+        If no epoch finished, or the parameters are not finite and the recoveries are used up.
+    """
     if not records:
         raise FloatingPointError("Training was stopped before its first epoch finished.")
     fit_losses, penalties, sparsities = torch.stack(records).double().cpu().T.tolist()
@@ -139,10 +147,9 @@ def fit_collocation(
     history.penalty.extend(penalties)
     history.loss.extend(f + p for f, p in zip(fit_losses, penalties, strict=True))
     history.feature_sparsity.extend(sparsities)
-    _set_gate_mode(model, deterministic=False, frozen=False)
+    set_gate_mode(model, deterministic=False, frozen=False)
     model.eval()
     history.best_epoch = len(history) - 1
     if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
         model.load_state_dict(guard.state)
         guard.recover(optimizer, None, math.nan, len(history))  # raises once the recoveries are used up
-    return history

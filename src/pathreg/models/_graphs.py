@@ -15,9 +15,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._ode import _EXPLICIT_TABLEAUS, NeuralODE
+from ._ode import SOLVERS, NeuralODE
 
 GraphMode = bool | str
+"""``cuda_graph`` of :func:`~pathreg.models.fit`: ``"auto"``, ``True`` or ``False``."""
 WARMUP_STEPS = 3
 """Eager steps of a stage before its step is captured (they initialise the optimizer's state)."""
 
@@ -25,14 +26,15 @@ WARMUP_STEPS = 3
 def graph_eligible(model: nn.Module, device: torch.device) -> bool:
     """Whether :func:`~pathreg.models.fit` can capture ``model``'s Adam steps as a CUDA graph on ``device``.
 
-    Needs a CUDA device and a solve without host synchronisation: a :class:`NeuralODE` with
-    ``"euler"``, ``"midpoint"`` or ``"rk4"`` stepping on the observation grid (no ``step_size``).
+    Needs a CUDA device and a solve without host synchronisation: a :class:`NeuralODE` whose solver has a fused
+    step (:attr:`Solver.step`: ``"euler"``, ``"midpoint"``, ``"rk4"``) stepping on the observation grid (no
+    ``step_size``).
     torchdiffeq's solvers check their inputs on the host and adaptive solvers choose steps on the host.
     """
     return (
         device.type == "cuda"
         and isinstance(model, NeuralODE)
-        and model.solver in _EXPLICIT_TABLEAUS
+        and SOLVERS[model.solver].step is not None
         and model.step_size is None
     )
 
@@ -43,16 +45,22 @@ def resolve_graph_mode(mode: GraphMode, model: nn.Module, device: torch.device) 
         return graph_eligible(model, device)
     if mode is True:
         if not graph_eligible(model, device):
+            fused = [name for name, solver in SOLVERS.items() if solver.step is not None]
             raise ValueError(
-                "cuda_graph=True needs a CUDA device and a NeuralODE with solver 'euler', 'midpoint' or 'rk4' "
+                f"cuda_graph=True needs a CUDA device and a NeuralODE with a solver in {fused} "
                 f"and step_size=None (got device {device}, {type(model).__name__}, solver "
                 f"{getattr(model, 'solver', None)!r}, step_size {getattr(model, 'step_size', None)}); "
                 "use cuda_graph='auto' to fall back to eager steps."
             )
         return True
-    if mode is False:
-        return False
-    raise ValueError(f"cuda_graph must be 'auto', True or False, got {mode!r}.")
+    check_graph_mode(mode)
+    return False
+
+
+def check_graph_mode(mode: GraphMode) -> None:
+    """Raise a ValueError unless ``mode`` is ``"auto"``, ``True`` or ``False``."""
+    if not (mode is True or mode is False or (isinstance(mode, str) and mode == "auto")):
+        raise ValueError(f"cuda_graph must be 'auto', True or False, got {mode!r}.")
 
 
 class CapturedStep:

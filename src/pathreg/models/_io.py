@@ -1,8 +1,9 @@
-"""Saving and loading fitted ODE models with their constructor configuration."""
+"""Model files: one fitted ODE model with its constructor configuration, and the checks on reading one."""
 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -13,58 +14,74 @@ from ._ode import NeuralODE, SecondOrderNeuralODE
 from ._vector_fields import GroupLassoVectorField, LassoNetVectorField, MLPVectorField
 
 FORMAT_VERSION = 1
-"""Version of the model file format written by :func:`save_model`; :func:`load_model` reads exactly this one."""
-_REQUIRED = ("model_class", "model_config", "vector_field_class", "vector_field_config", "state_dict")
-_MODELS = {cls.__name__: cls for cls in (NeuralODE, SecondOrderNeuralODE)}
-_VECTOR_FIELDS = {cls.__name__: cls for cls in (MLPVectorField, GroupLassoVectorField, LassoNetVectorField)}
+"""Version of the single-model files written by :func:`save_model`; :func:`load_model` reads exactly this one."""
+MODEL_FIELDS = ("model_class", "model_config", "vector_field_class", "vector_field_config", "state_dict")
+"""What a saved model holds besides its metadata."""
+MODEL_CLASSES = {cls.__name__: cls for cls in (NeuralODE, SecondOrderNeuralODE)}
+VECTOR_FIELD_CLASSES = {cls.__name__: cls for cls in (MLPVectorField, GroupLassoVectorField, LassoNetVectorField)}
 
 
-def save_model(model: nn.Module, path: str | Path, *, metadata: dict | None = None) -> None:
-    """Save an ODE model: its state dict, the configuration to rebuild it, and a format version.
+def pathreg_version() -> str:
+    """The installed pathreg's version (``"unknown"`` in an uninstalled source checkout)."""
+    try:
+        return version("pathreg")
+    except PackageNotFoundError:  # pragma: no cover - source checkout without installation
+        return "unknown"
 
-    The file records :data:`FORMAT_VERSION` and the pathreg version that wrote it; :func:`load_model`
-    refuses other format versions with a message naming both.
 
-    Parameters
-    ----------
-    model
-        A :class:`NeuralODE` or :class:`SecondOrderNeuralODE`.
-    path
-        Destination file (conventionally ``.pt``).
-    metadata
-        Any extra picklable-free data (str, numbers, lists, dicts) to store alongside, e.g. gene names.
-    """
+def model_payload(model: nn.Module) -> dict:
+    """A model as plain data: its classes, the configurations to rebuild it, and its state dict (on the CPU)."""
     model_class = type(model).__name__
     field_class = type(getattr(model, "vector_field", None)).__name__
-    if model_class not in _MODELS or field_class not in _VECTOR_FIELDS:
+    if model_class not in MODEL_CLASSES or field_class not in VECTOR_FIELD_CLASSES:
         raise TypeError(f"Cannot save a {model_class} with a {field_class}; only pathreg's ODE models are supported.")
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "pathreg_version": _pathreg_version(),
+    return {
         "model_class": model_class,
         "model_config": model.config,
         "vector_field_class": field_class,
         "vector_field_config": model.vector_field.config,
         "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
-        "metadata": metadata or {},
     }
-    torch.save(payload, Path(path))
 
 
-def load_model(path: str | Path, *, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Load a model written by :func:`save_model`.
+def build_model(payload: dict, source: str | Path) -> nn.Module:
+    """The model described by :func:`model_payload`'s ``payload``, in evaluation mode.
 
-    Returns
-    -------
-    The model in evaluation mode, and the metadata saved with it.
+    Raises
+    ------
+    ValueError
+        Naming ``source`` (the file it came from), when fields are missing, a class is unknown, or the
+        weights do not match the configuration.
+    """
+    absent = [key for key in MODEL_FIELDS if key not in payload]
+    if absent:
+        raise ValueError(f"{source} is an incomplete pathreg model file: it lacks {absent}.")
+    model_class, field_class = payload["model_class"], payload["vector_field_class"]
+    if model_class not in MODEL_CLASSES or field_class not in VECTOR_FIELD_CLASSES:
+        raise ValueError(
+            f"{source} holds a {model_class} with a {field_class}; this pathreg knows the models "
+            f"{sorted(MODEL_CLASSES)} and the vector fields {sorted(VECTOR_FIELD_CLASSES)}."
+        )
+    try:
+        vector_field = VECTOR_FIELD_CLASSES[field_class](**payload["vector_field_config"])
+        model = MODEL_CLASSES[model_class](vector_field, **payload["model_config"])
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, RuntimeError) as error:
+        raise ValueError(f"{source}: the saved weights do not match the saved configuration ({error}).") from error
+    model.eval()
+    return model
+
+
+def read_model_file(path: str | Path, *, map_location: str | torch.device, versions: Sequence[int]) -> dict:
+    """The content of a pathreg model file whose format version is one of ``versions``.
 
     Raises
     ------
     FileNotFoundError
         If there is no file at ``path``.
     ValueError
-        If the file is not a pathreg model file, or has another format version than :data:`FORMAT_VERSION`
-        (the message names both), or its content does not match its configuration.
+        If torch cannot read it, it is not a pathreg model file, or its format version is not in ``versions``
+        (the message names the version, the pathreg that wrote it, and what to do).
     """
     path = Path(path)
     if not path.is_file():
@@ -77,58 +94,69 @@ def load_model(path: str | Path, *, map_location: str | torch.device = "cpu") ->
         ) from error
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise ValueError(f"{path} is not a pathreg model file (no format_version).")
-    version = payload["format_version"]
-    written_by = f" (written by pathreg {payload['pathreg_version']})" if "pathreg_version" in payload else ""
-    if not isinstance(version, int) or isinstance(version, bool) or version != FORMAT_VERSION:
-        advice = (
-            "upgrade pathreg to load it"
-            if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
-            else "it is not a version this pathreg knows"
-        )
+    found = payload["format_version"]
+    is_integer = isinstance(found, int) and not isinstance(found, bool)
+    if not is_integer or found not in versions:
+        written_by = f" (written by pathreg {payload['pathreg_version']})" if "pathreg_version" in payload else ""
+        newer = is_integer and found > max(versions)
+        advice = "upgrade pathreg to load it" if newer else "it is not a version this pathreg knows"
+        readable = " or ".join(map(str, versions))
         raise ValueError(
-            f"{path} has model format version {version!r}{written_by}, but this pathreg ({_pathreg_version()}) reads "
-            f"format version {FORMAT_VERSION} only; {advice}."
+            f"{path} has model format version {found!r}{written_by}, but this pathreg ({pathreg_version()}) reads "
+            f"format version {readable} only; {advice}."
         )
-    absent = [key for key in _REQUIRED if key not in payload]
-    if absent:
-        raise ValueError(f"{path} is an incomplete pathreg model file: it lacks {absent}.")
-    model_class, field_class = payload["model_class"], payload["vector_field_class"]
-    if model_class not in _MODELS or field_class not in _VECTOR_FIELDS:
-        raise ValueError(
-            f"{path} holds a {model_class} with a {field_class}; this pathreg knows the models {sorted(_MODELS)} "
-            f"and the vector fields {sorted(_VECTOR_FIELDS)}."
-        )
-    try:
-        vector_field = _VECTOR_FIELDS[field_class](**payload["vector_field_config"])
-        model = _MODELS[model_class](vector_field, **payload["model_config"])
-        model.load_state_dict(payload["state_dict"])
-    except (TypeError, RuntimeError) as error:
-        raise ValueError(f"{path}: the saved weights do not match the saved configuration ({error}).") from error
-    model.eval()
-    return model, payload.get("metadata") or {}
+    return payload
 
 
-def _pathreg_version() -> str:
-    try:
-        return version("pathreg")
-    except PackageNotFoundError:  # pragma: no cover - source checkout without installation
-        return "unknown"
+def save_model(model: nn.Module, path: str | Path, *, metadata: dict | None = None) -> None:
+    """Save one ODE model: its state dict, the configuration to rebuild it, and a format version.
+
+    The file records :data:`FORMAT_VERSION` and the pathreg version that wrote it; :func:`load_model`
+    refuses other format versions with a message naming both. A fit's whole ensemble is saved with
+    :meth:`Ensemble.save` instead.
+
+    Parameters
+    ----------
+    model
+        A :class:`NeuralODE` or :class:`SecondOrderNeuralODE`.
+    path
+        Destination file (conventionally ``.pt``).
+    metadata
+        Plain data (str, numbers, lists, dicts) to store alongside, e.g. gene names.
+    """
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "pathreg_version": pathreg_version(),
+        **model_payload(model),
+        "metadata": metadata or {},
+    }
+    torch.save(payload, Path(path))
 
 
-def load(path: str | Path, *, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Load a model saved with ``model.save(path)``; its metadata is on ``model.metadata``.
+def load_model(path: str | Path, *, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Load one model written by :func:`save_model` (a fit's ensemble: :func:`load`).
+
+    Returns
+    -------
+    The model in evaluation mode, and the metadata saved with it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is not a pathreg model file, or has another format version than :data:`FORMAT_VERSION`
+        (the message names both), or its content does not match its configuration.
 
     Examples
     --------
-    >>> import tempfile, torch
-    >>> from pathreg.models import MLPVectorField, NeuralODE, load
+    >>> import tempfile
+    >>> from pathreg.models import MLPVectorField, NeuralODE, load_model, save_model
     >>> model = NeuralODE(MLPVectorField(2, 2, hidden=(4,)), solver="rk4")
-    >>> model.metadata = {"genes": ["a", "b"]}
     >>> with tempfile.TemporaryDirectory() as directory:
-    ...     model.save(f"{directory}/model.pt")
-    ...     load(f"{directory}/model.pt").metadata["genes"]
+    ...     save_model(model, f"{directory}/model.pt", metadata={"genes": ["a", "b"]})
+    ...     load_model(f"{directory}/model.pt")[1]["genes"]
     ['a', 'b']
     """
-    model, metadata = load_model(path, map_location=map_location)
-    model.metadata = metadata
-    return model
+    payload = read_model_file(path, map_location=map_location, versions=(FORMAT_VERSION,))
+    return build_model(payload, path), payload.get("metadata") or {}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
+from types import MappingProxyType
 
 import torch
 from torch import nn
@@ -13,17 +15,8 @@ from ._gates import GatedLinear
 from ._trajectories import Trajectories
 from ._vector_fields import LassoNetVectorField, capture_config
 
-FIXED_GRID_SOLVERS = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
-ADAPTIVE_SOLVERS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
-SOLVERS = (*ADAPTIVE_SOLVERS, *FIXED_GRID_SOLVERS)
-
-
-def check_solver(solver: str, step_size: float | None) -> None:
-    """Raise a ValueError for an unknown solver or a fixed-grid solver without a usable step."""
-    if solver not in SOLVERS:
-        raise ValueError(f"Unknown solver {solver!r}; valid names are {list(SOLVERS)}.")
-    if step_size is not None and not step_size > 0:
-        raise ValueError(f"step_size must be positive, got {step_size}.")
+ExplicitStep = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor]
+"""``step(rates, state, h)``: one explicit step of size ``h`` (per row) from ``state`` with the rates function."""
 
 
 def _euler_step(rates, state: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -44,7 +37,59 @@ def _rk4_step(rates, state: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(state, h, torch.add(k1, k2 + k3, alpha=3) + k4, value=0.125)
 
 
-_EXPLICIT_TABLEAUS = {"euler": _euler_step, "midpoint": _midpoint_step, "rk4": _rk4_step}
+@dataclass(frozen=True)
+class Solver:
+    """A torchdiffeq method accepted by the ODE models.
+
+    Attributes
+    ----------
+    name
+        The torchdiffeq method name (``method=`` of :func:`torchdiffeq.odeint`).
+    adaptive
+        Whether it chooses its steps from ``rtol`` / ``atol``; fixed-grid solvers step on ``step_size``
+        (or on the output grid).
+    step
+        The fused explicit step ``step(rates, state, h)`` (``h`` per row) with which :meth:`NeuralODE.predict`
+        steps on the observation grids and :func:`~pathreg.models.fit` captures CUDA graphs; ``None`` where
+        torchdiffeq solves.
+    """
+
+    name: str
+    adaptive: bool
+    step: ExplicitStep | None = None
+
+
+_ADAPTIVE_NAMES = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
+_FIXED_GRID_NAMES = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
+_FUSED_STEPS: dict[str, ExplicitStep] = {"euler": _euler_step, "midpoint": _midpoint_step, "rk4": _rk4_step}
+
+SOLVERS: Mapping[str, Solver] = MappingProxyType(
+    {
+        **{name: Solver(name, adaptive=True) for name in _ADAPTIVE_NAMES},
+        **{name: Solver(name, adaptive=False, step=_FUSED_STEPS.get(name)) for name in _FIXED_GRID_NAMES},
+    }
+)
+"""The solvers by name (read-only): adaptive ones first, then fixed-grid ones."""
+ADAPTIVE_SOLVERS = tuple(name for name, solver in SOLVERS.items() if solver.adaptive)
+"""Names of the adaptive solvers."""
+FIXED_GRID_SOLVERS = tuple(name for name, solver in SOLVERS.items() if not solver.adaptive)
+"""Names of the fixed-grid solvers."""
+
+
+def check_solver(name: str, step_size: float | None) -> None:
+    """Raise a ValueError for a name not in :data:`SOLVERS` (naming the valid ones) or a non-positive step.
+
+    Parameters
+    ----------
+    name
+        A solver name.
+    step_size
+        The step of a fixed-grid solver, or ``None``.
+    """
+    if name not in SOLVERS:
+        raise ValueError(f"Unknown solver {name!r}; valid names are {list(SOLVERS)}.")
+    if step_size is not None and not step_size > 0:
+        raise ValueError(f"step_size must be positive, got {step_size}.")
 
 
 class _ODEModel(nn.Module):
@@ -59,12 +104,13 @@ class _ODEModel(nn.Module):
         self.atol = float(atol)
         self.step_size = None if step_size is None else float(step_size)
 
-    def _solve(self, func, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def solve(self, func, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Solve ``dy/dt = func(t, y)`` from ``y0`` over times ``t`` with the model's solver, gates frozen per solve."""
         with ExitStack() as stack:  # one gated weight per layer for the whole solve
             for module in self.vector_field.modules():
                 if isinstance(module, GatedLinear):
                     stack.enter_context(module.frozen())
-            if self.solver in FIXED_GRID_SOLVERS:
+            if not SOLVERS[self.solver].adaptive:
                 options = {} if self.step_size is None else {"step_size": self.step_size}
                 return odeint(func, y0, t, method=self.solver, options=options)
             return odeint(func, y0, t, method=self.solver, rtol=self.rtol, atol=self.atol)
@@ -107,7 +153,8 @@ class _ODEModel(nn.Module):
         masked = inputs.unsqueeze(-2) * self.dependency_mask.to(inputs.dtype)
         return self.vector_field(t, masked).diagonal(dim1=-2, dim2=-1)
 
-    def _outer_skip(self, model_input: torch.Tensor) -> torch.Tensor | None:
+    def outer_skip(self, model_input: torch.Tensor) -> torch.Tensor | None:
+        """The outer skip connection of a LassoNet vector field at ``model_input`` (else ``None``)."""
         field = self.vector_field
         if isinstance(field, LassoNetVectorField) and field.placement == "outer":
             return field.skip(model_input)
@@ -117,12 +164,6 @@ class _ODEModel(nn.Module):
         """The vector field's ``(n_outputs, n_inputs)`` dependency matrix, zero outside the dependency mask."""
         adjacency = self.vector_field.adjacency()
         return adjacency if self.dependency_mask is None else adjacency * self.dependency_mask
-
-    def save(self, path) -> None:
-        """Save the model with its configuration and its ``metadata`` dict (see :func:`pathreg.models.load`)."""
-        from ._io import save_model
-
-        save_model(self, path, metadata=getattr(self, "metadata", None))
 
     def predict(self, trajectories: Trajectories) -> torch.Tensor:
         """Predict every trajectory from its initial state at its own time points.
@@ -228,7 +269,8 @@ class NeuralODE(_ODEModel):
         """Dimension of the state."""
         return self.vector_field.n_outputs
 
-    def _inputs(self, state: torch.Tensor) -> torch.Tensor:
+    def select_inputs(self, state: torch.Tensor) -> torch.Tensor:
+        """The state variables fed to the vector field (``input_index``), last axis of ``state``."""
         if self.input_index is None or self._identity_inputs:
             return state
         return state.index_select(-1, self.input_index)
@@ -249,7 +291,7 @@ class NeuralODE(_ODEModel):
 
     def rhs(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """Right-hand side ``dx/dt`` at ``state``."""
-        production = self.production(t, self._inputs(state))
+        production = self.production(t, self.select_inputs(state))
         if self.log_decay is None:
             return production
         return production - self.log_decay.exp() * state
@@ -267,19 +309,19 @@ class NeuralODE(_ODEModel):
         -------
         ``(n_trajectories, n_times, n_dims)``.
         """
-        if self.solver in _EXPLICIT_TABLEAUS and self.step_size is None:
+        if SOLVERS[self.solver].step is not None and self.step_size is None:
             return self._step_observation_grids(trajectories)
         return super().predict(trajectories)
 
     def _step_observation_grids(self, trajectories: Trajectories) -> torch.Tensor:
-        step = _EXPLICIT_TABLEAUS[self.solver]
+        step = SOLVERS[self.solver].step
         intervals = trajectories.times.diff(dim=1).unsqueeze(-1)  # (batch, n_times - 1, 1); padding gives 0
         state = trajectories.initial_state
         zero_time = torch.zeros((), dtype=state.dtype, device=state.device)
         decay = None if self.log_decay is None else self.log_decay.exp()  # once per solve, not per evaluation
 
         def rates(x: torch.Tensor) -> torch.Tensor:
-            production = self.production(zero_time, self._inputs(x))
+            production = self.production(zero_time, self.select_inputs(x))
             return production if decay is None else torch.addcmul(production, decay, x, value=-1.0)
 
         states = [state]
@@ -291,7 +333,7 @@ class NeuralODE(_ODEModel):
                 state = step(rates, state, intervals[:, index])
                 states.append(state)
         solution = torch.stack(states, dim=1)
-        skip = self._outer_skip(self._inputs(trajectories.initial_state))
+        skip = self.outer_skip(self.select_inputs(trajectories.initial_state))
         return solution if skip is None else solution + skip.unsqueeze(1)
 
     def forward(self, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -301,8 +343,8 @@ class NeuralODE(_ODEModel):
         -------
         ``(len(t), batch, state_dim)``.
         """
-        solution = self._solve(self.rhs, x0, t)
-        skip = self._outer_skip(self._inputs(x0))
+        solution = self.solve(self.rhs, x0, t)
+        skip = self.outer_skip(self.select_inputs(x0))
         return solution if skip is None else solution + skip
 
 
@@ -389,10 +431,10 @@ class SecondOrderNeuralODE(_ODEModel):
         if v0 is None:
             v0 = self.velocity_at_start(x0)
         state0 = torch.cat([x0, v0], dim=-1)
-        solution = self._solve(self.rhs, state0, t)
+        solution = self.solve(self.rhs, state0, t)
         if not return_velocity:
             solution = solution[..., : self.dim]
-        skip = self._outer_skip(state0)
+        skip = self.outer_skip(state0)
         if skip is not None:
             solution = solution + torch.nn.functional.pad(skip, (0, solution.shape[-1] - self.dim))
         return solution

@@ -14,17 +14,9 @@ from tqdm.auto import tqdm
 
 from ._device import resolve_device
 from ._metrics import EPS
-from ._ode import FIXED_GRID_SOLVERS
+from ._ode import SOLVERS
 from ._regularizers import get_regularizer
-from ._training import (
-    LBFGS_PATIENCE,
-    History,
-    _fixed_support,
-    _run_stage,
-    _set_gate_mode,
-    _Stage,
-    lbfgs_optimizer,
-)
+from ._stages import LBFGS_PATIENCE, History, Stage, fixed_support, lbfgs_optimizer, run_stage, set_gate_mode
 from ._trajectories import Trajectories, masked_mse
 
 
@@ -68,7 +60,7 @@ REFINEMENT = 4
 @contextmanager
 def _refined_solver(model: nn.Module, data: Trajectories) -> Iterator[None]:
     saved = (model.step_size, model.rtol, model.atol)
-    if model.solver in FIXED_GRID_SOLVERS:
+    if not SOLVERS[model.solver].adaptive:
         if model.step_size is None:
             spacings = data.union_times.diff()
             model.step_size = float(spacings[spacings > 0].min()) / REFINEMENT
@@ -106,13 +98,13 @@ def _bic(fit_loss: float, floor: float, n_dependencies: int, n_observed: int) ->
 
 def _refit(model: nn.Module, data: Trajectories, epochs: int, min_delta: float) -> float:
     """L-BFGS refit of the current structure (deterministic gates, exact zeros kept); returns the fit loss."""
-    _set_gate_mode(model, deterministic=True, frozen=True)
+    set_gate_mode(model, deterministic=True, frozen=True)
     optimizer = lbfgs_optimizer(model)
-    stage = _Stage(0.0, 1.0, epochs, deterministic=True, frozen_support=True, last=True)
+    stage = Stage(0.0, 1.0, epochs, deterministic=True, frozen_support=True, last=True)
     best = {"loss": math.inf, "state": None}
     generator = torch.Generator(device=data.values.device)
-    with _fixed_support(model.vector_field, enabled=True):
-        _run_stage(
+    with fixed_support(model.vector_field, enabled=True):
+        run_stage(
             model,
             stage,
             data,
@@ -178,7 +170,7 @@ def prune_dependencies(
     min_delta
         Relative improvement below which a refit counts as converged.
     device, progress
-        As in :func:`fit`.
+        As in :func:`~pathreg.models.fit`.
 
     Returns
     -------
@@ -242,7 +234,7 @@ def prune_dependencies(
                 break
     finally:
         bar.close()
-        _set_gate_mode(model, deterministic=False, frozen=False)
+        set_gate_mode(model, deterministic=False, frozen=False)
     model.restrict_dependencies(support)
     model.load_state_dict(state)
     model.eval()

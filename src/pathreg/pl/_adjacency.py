@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from pathreg.tl._grn import _adjacency
-from pathreg.tl._inputs import gene_mask, resolve_modality
+from pathreg._utils import gene_mask, resolve_modality, stored_adjacency
 
 from ._utils import finish
 
@@ -20,7 +19,7 @@ def adjacency_frame(
 ) -> pd.DataFrame:
     """The stored adjacency as a target x regulator DataFrame, restricted to the fit's regulators and targets."""
     adata = resolve_modality(adata, mod)
-    matrix = _adjacency(adata, key)
+    matrix = stored_adjacency(adata, key)
     record = adata.uns.get(key, {})
     default_regulators = list(record.get("regulators", adata.var_names))
     default_targets = list(record.get("targets", adata.var_names))

@@ -11,8 +11,8 @@ import pandas as pd
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from pathreg.tl._generalization import COLUMNS
-from pathreg.tl._inputs import close_matches, resolve_modality, uns_record
+from pathreg._utils import GENERALIZATION_COLUMNS as COLUMNS
+from pathreg._utils import close_matches, resolve_modality, uns_record
 
 from ._utils import finish
 

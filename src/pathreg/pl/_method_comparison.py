@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, ListedColormap
 
-from pathreg.tl._inputs import close_matches
+from pathreg._utils import close_matches
 
 from ._utils import finish
 

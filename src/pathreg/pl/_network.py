@@ -11,8 +11,8 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from pathreg.tl._grn import to_networkx
-from pathreg.tl._inputs import close_matches, resolve_modality
+from pathreg._utils import close_matches, resolve_modality
+from pathreg.tl import to_networkx
 
 from ._utils import finish
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from pathreg.tl._inputs import close_matches, resolve_modality, uns_record
-from pathreg.tl._perturb import COLUMNS
+from pathreg._utils import PERTURBATION_COLUMNS as COLUMNS
+from pathreg._utils import close_matches, resolve_modality, uns_record
 
 from ._utils import finish
 

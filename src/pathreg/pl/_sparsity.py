@@ -17,6 +17,11 @@ ZEROS_GID = "exact-zeros"
 
 
 def _magnitudes(model) -> tuple[np.ndarray, np.ndarray]:
+    from pathreg.models import Ensemble
+
+    if isinstance(model, Ensemble):  # every member's weights and paths
+        weights, paths = zip(*(_magnitudes(member) for member in model), strict=True)
+        return np.concatenate(weights), np.concatenate(paths)
     import torch
 
     vector_field = getattr(model, "vector_field", model)
@@ -77,8 +82,9 @@ def sparsity(
 
     For a fitted model: :math:`|W^l_{ij}|` of every layer of its vector field with deterministic gates
     (``layer_weights()``; ``sparsifiable_weights()`` for fields without layers), and the entries of the
-    dependency matrix ``model.adjacency()``, the products of absolute weights along all paths. For an
-    AnnData: the absolute entries of ``adata.varp[f"{key}_adjacency"]`` within the fit's targets x
+    dependency matrix ``model.adjacency()``, the products of absolute weights along all paths (for an
+    :class:`~pathreg.models.Ensemble`, those of all its members together). For an
+    AnnData: the absolute entries of ``adata.varp[key + "_adjacency"]`` within the fit's targets x
     regulators (the weights are not stored, so their panel is omitted).
 
     Exact zeros, the pruned weights and paths, cannot be drawn on a log axis: their count is written
@@ -88,7 +94,8 @@ def sparsity(
     Parameters
     ----------
     model_or_adata
-        A fitted :class:`~pathreg.models.NeuralODE` (or a vector field), or an AnnData on which
+        The :class:`~pathreg.models.Ensemble` returned by :func:`pathreg.tl.fit_dynamics`, a fitted
+        :class:`~pathreg.models.NeuralODE` (or a vector field), or an AnnData on which
         :func:`pathreg.tl.fit_dynamics` ran.
     key
         The ``key_added`` of the fit (AnnData only).

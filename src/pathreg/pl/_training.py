@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
-from pathreg.tl._inputs import close_matches
+from pathreg._utils import close_matches
 
 from ._utils import finish
 

@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import sparse
 
-from pathreg.tl._inputs import close_matches, lineage_table, time_values
+from pathreg._utils import Key, close_matches, lineage_table, time_values
 
 from ._utils import finish
 
@@ -19,7 +19,7 @@ SHARED_COLOR = "#9e9e9e"
 
 
 def _fit_record(adata, key: str) -> dict:
-    layer = f"{key}_prediction"
+    layer = Key.prediction(key)
     if key not in adata.uns or layer not in adata.layers:
         raise ValueError(
             f"No fit {key!r} found (needs adata.uns[{key!r}] and adata.layers[{layer!r}])."
@@ -49,7 +49,7 @@ def trajectories(
     """Observed expression and the fitted trajectories of :func:`pathreg.tl.fit_dynamics` over time.
 
     One panel per gene: every cell's observed expression (the fit's layer, ``adata.X`` by default) as a
-    small point at its time, coloured by lineage, and the fitted prediction ``adata.layers[f"{key}_prediction"]``
+    small point at its time, coloured by lineage, and the fitted prediction ``adata.layers[Key.prediction(key)]``
     as one line per lineage through the lineage's cells sorted by time. A cell in several lineages (e.g. the
     shared progenitors) is drawn once, in grey ("shared"); its prediction is the mean over its lineages (as
     written by the fit), so every lineage's line passes through that mean on the shared stretch. Cells in no
@@ -110,7 +110,7 @@ def trajectories(
     if layer != "X" and layer not in adata.layers:
         raise ValueError(f"The fit used adata.layers[{layer!r}], which is missing.")
     observed = _columns(adata.X if layer == "X" else adata.layers[layer], index)
-    predicted = _columns(adata.layers[f"{key}_prediction"], index)
+    predicted = _columns(adata.layers[Key.prediction(key)], index)
 
     if axes is None:
         ncols = min(ncols, len(genes))

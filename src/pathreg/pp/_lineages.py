@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -10,28 +9,10 @@ import numpy as np
 import pandas as pd
 
 from .._settings import logger
+from .._utils import check_obs_key, close_matches
 
 if TYPE_CHECKING:
     from anndata import AnnData
-
-
-def _close_matches(name: str, choices: Sequence[str]) -> str:
-    """``" (did you mean 'a', 'b'?)"`` for up to three choices close to ``name`` ignoring case, else ``""``."""
-    by_lower = {}
-    for choice in choices:
-        by_lower.setdefault(choice.lower(), []).append(choice)
-    close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)
-    matches = [choice for lower in close for choice in by_lower[lower]][:3]
-    return f" (did you mean {', '.join(repr(match) for match in matches)}?)" if matches else ""
-
-
-def _check_obs_key(adata: AnnData, key: object, argument: str) -> None:
-    if not isinstance(key, str) or key not in adata.obs.columns:
-        columns = [str(column) for column in adata.obs.columns]
-        hint = _close_matches(key, columns) if isinstance(key, str) else ""
-        raise ValueError(
-            f"{argument}={key!r} is not a column of adata.obs{hint}; pass one of the obs columns {columns}."
-        )
 
 
 def _validate_paths(paths: object) -> dict[str, list[str]]:
@@ -132,7 +113,7 @@ def lineages(
     """
     if not isinstance(key_added, str) or not key_added or "/" in key_added:
         raise ValueError(f"key_added must be a non-empty string without '/', got {key_added!r}.")
-    _check_obs_key(adata, cell_type_key, "cell_type_key")
+    check_obs_key(adata, cell_type_key, "cell_type_key")
     checked = _validate_paths(paths)
 
     cell_types = adata.obs[cell_type_key].astype("category")
@@ -146,7 +127,7 @@ def lineages(
     }
     if unknown:
         details = "; ".join(
-            f"{cell_type!r} (in {', '.join(repr(name) for name in names)}){_close_matches(cell_type, available)}"
+            f"{cell_type!r} (in {', '.join(repr(name) for name in names)}){close_matches(cell_type, available)}"
             for cell_type, names in unknown.items()
         )
         raise ValueError(

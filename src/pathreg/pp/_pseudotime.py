@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._settings import logger
-from ._lineages import _check_obs_key, _close_matches
+from .._utils import check_obs_key, close_matches
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -39,9 +39,9 @@ def _root_from_index(adata: AnnData, root: int, source: str) -> int:
 def _root_from_name(adata: AnnData, root: str) -> int:
     positions = np.flatnonzero(adata.obs_names == root)
     if positions.size == 0:
-        hint = _close_matches(root, list(adata.obs_names[:100_000].astype(str)))
+        hint = close_matches(root, list(adata.obs_names[:100_000].astype(str)))
         raise ValueError(
-            f"root={root!r} is not in adata.obs_names{hint}. Pass a cell name, an integer cell index, "
+            f"root={root!r} is not in adata.obs_names.{hint} Pass a cell name, an integer cell index, "
             "or a cell type with root_key=."
         )
     if positions.size > 1:
@@ -54,7 +54,7 @@ def _root_from_name(adata: AnnData, root: str) -> int:
 
 
 def _category_mask(adata: AnnData, root: object, root_key: str) -> np.ndarray:
-    _check_obs_key(adata, root_key, "root_key")
+    check_obs_key(adata, root_key, "root_key")
     if root is None:
         raise ValueError(
             f"root_key={root_key!r} needs root= naming one of its categories, "
@@ -63,9 +63,9 @@ def _category_mask(adata: AnnData, root: object, root_key: str) -> np.ndarray:
     values = adata.obs[root_key].astype("category")
     by_name = {str(category): category for category in values.cat.categories}
     if not isinstance(root, str) or root not in by_name:
-        hint = _close_matches(root, list(by_name)) if isinstance(root, str) else ""
+        hint = close_matches(root, list(by_name)) if isinstance(root, str) else ""
         raise ValueError(
-            f"root={root!r} is not a category of adata.obs[{root_key!r}]{hint}; the categories are {list(by_name)}."
+            f"root={root!r} is not a category of adata.obs[{root_key!r}].{hint} The categories are {list(by_name)}."
         )
     mask = np.asarray(values == by_name[root], dtype=bool)
     if not mask.any():
@@ -87,6 +87,151 @@ def _most_stem_like(embedding: np.ndarray, mask: np.ndarray) -> int:
     candidates = np.flatnonzero(mask)
     distances = np.linalg.norm(embedding[candidates] - reference, axis=1)
     return int(candidates[np.argmax(distances)])
+
+
+def _resolve_root(adata: AnnData, root: object, root_key: str | None) -> tuple[int | None, np.ndarray | None]:
+    """``(root index, None)``, or ``(None, mask of the root category)`` when ``root_key`` is given."""
+    if root_key is not None:
+        return None, _category_mask(adata, root, root_key)
+    if root is not None:
+        if _is_integer(root):
+            return _root_from_index(adata, root, "root"), None
+        if isinstance(root, str):
+            return _root_from_name(adata, root), None
+        raise ValueError(f"root must be an integer cell index or a cell name, got {type(root).__name__}.")
+    if "iroot" in adata.uns:
+        iroot = adata.uns["iroot"]
+        if not _is_integer(iroot):
+            raise ValueError(f"adata.uns['iroot'] must be an integer cell index, got {iroot!r}; pass root= instead.")
+        return _root_from_index(adata, iroot, "adata.uns['iroot']"), None
+    raise ValueError(
+        "Nothing to root: pass root= (a cell index or name), root= with root_key= (a category, e.g. "
+        "root='HSC', root_key='cell_type'), or set adata.uns['iroot']."
+    )
+
+
+def _check_neighbors_args(adata: AnnData, n_neighbors: object, use_rep: str | None) -> None:
+    """Raise if the neighbors graph cannot be computed with ``n_neighbors`` and ``use_rep``."""
+    _check_positive_int(n_neighbors, "n_neighbors", 2)
+    if n_neighbors > adata.n_obs:
+        raise ValueError(f"n_neighbors={n_neighbors} exceeds the number of cells ({adata.n_obs}).")
+    if use_rep is not None and use_rep != "X" and use_rep not in adata.obsm:
+        raise ValueError(
+            f"use_rep={use_rep!r} is not in adata.obsm (keys {list(adata.obsm)}); compute it first, "
+            "or pass use_rep='X' or None."
+        )
+
+
+def _existing_graph_keys(adata: AnnData, neighbors: object) -> dict[str, str]:
+    """The ``adata.obsp`` keys of the existing neighbors graph ``neighbors``, raising if it is incomplete."""
+    if not isinstance(neighbors, Mapping):
+        raise ValueError("adata.uns['neighbors'] is not a dict; delete it to let pseudotime compute the graph.")
+    graph_keys = {
+        "connectivities": neighbors.get("connectivities_key", "connectivities"),
+        "distances": neighbors.get("distances_key", "distances"),
+    }
+    missing = [key for key in graph_keys.values() if key not in adata.obsp]
+    if missing:
+        raise ValueError(
+            f"adata.uns['neighbors'] exists but adata.obsp lacks {missing}; run scanpy.pp.neighbors again, "
+            "or delete adata.uns['neighbors'] to let pseudotime compute the graph."
+        )
+    logger.info(
+        "pseudotime: reusing the neighbors graph in adata.uns['neighbors'] (n_neighbors and use_rep are ignored)."
+    )
+    return graph_keys
+
+
+def _reusable_diffmap(adata: AnnData, n_dcs: int) -> tuple[Any, Any] | None:
+    """``(X_diffmap, diffmap_evals)`` of ``adata`` if they have at least ``n_dcs`` components, else ``None``."""
+    diffmap = adata.obsm.get("X_diffmap")
+    eigenvalues = adata.uns.get("diffmap_evals") if diffmap is not None else None
+    if (
+        diffmap is None
+        or eigenvalues is None
+        or np.ndim(diffmap) != 2
+        or diffmap.shape[1] < n_dcs
+        or np.size(eigenvalues) != diffmap.shape[1]
+    ):
+        return None
+    return diffmap, eigenvalues
+
+
+def _diffusion_map(
+    adata: AnnData,
+    *,
+    neighbors: Mapping | None,
+    graph_keys: dict[str, str] | None,
+    reused_diffmap: tuple[Any, Any] | None,
+    n_neighbors: int,
+    n_dcs: int,
+    use_rep: str | None,
+) -> AnnData:
+    """A lightweight AnnData sharing ``adata``'s arrays, with the graph and diffusion map computed or reused."""
+    import scanpy as sc
+    from anndata import AnnData
+
+    compute_neighbors = neighbors is None
+    representations = [key for key in dict.fromkeys([use_rep, "X_pca"]) if compute_neighbors and key in adata.obsm]
+    work = AnnData(
+        X=adata.X,
+        obs=pd.DataFrame(index=pd.Index(np.arange(adata.n_obs).astype(str))),
+        var=pd.DataFrame(index=pd.Index(np.arange(adata.n_vars).astype(str))),
+        obsm={key: adata.obsm[key] for key in representations},
+    )
+    if compute_neighbors:
+        sc.pp.neighbors(work, n_neighbors=n_neighbors, use_rep=use_rep, random_state=0)
+    else:
+        work.uns["neighbors"] = dict(neighbors)
+        for key in graph_keys.values():
+            work.obsp[key] = adata.obsp[key]
+    if reused_diffmap is None:
+        sc.tl.diffmap(work, n_comps=max(n_dcs, 3), random_state=0)
+    else:
+        diffmap, eigenvalues = reused_diffmap
+        work.obsm["X_diffmap"] = diffmap
+        work.uns["diffmap_evals"] = np.asarray(eigenvalues)
+    return work
+
+
+def _params(
+    adata: AnnData,
+    *,
+    root_index: int,
+    root: object,
+    root_key: str | None,
+    n_neighbors: int,
+    n_dcs: int,
+    use_rep: str | None,
+    compute_neighbors: bool,
+    compute_diffmap: bool,
+) -> dict[str, Any]:
+    """The ``adata.uns[key_added]["params"]`` of :func:`pseudotime`."""
+    params: dict[str, Any] = {
+        "root_index": int(root_index),
+        "root_name": str(adata.obs_names[root_index]),
+        "n_dcs": int(n_dcs),
+        "neighbors_computed": bool(compute_neighbors),
+        "diffmap_computed": bool(compute_diffmap),
+    }
+    if root_key is not None:
+        params["root_key"] = str(root_key)
+        params["root_category"] = str(root)
+    if compute_neighbors:
+        params["n_neighbors"] = int(n_neighbors)
+        params["use_rep"] = "default" if use_rep is None else str(use_rep)
+    return params
+
+
+def _write_graph_and_diffmap(adata: AnnData, work: AnnData, *, compute_neighbors: bool, compute_diffmap: bool) -> None:
+    """Copy the graph and the diffusion map computed on ``work`` (not those reused) to ``adata``."""
+    if compute_neighbors:
+        adata.uns["neighbors"] = work.uns["neighbors"]
+        for key in ("distances", "connectivities"):
+            adata.obsp[key] = work.obsp[key]
+    if compute_diffmap:
+        adata.obsm["X_diffmap"] = work.obsm["X_diffmap"]
+        adata.uns["diffmap_evals"] = work.uns["diffmap_evals"]
 
 
 def pseudotime(
@@ -187,7 +332,6 @@ def pseudotime(
     0.0
     """
     import scanpy as sc
-    from anndata import AnnData
 
     # --- validate everything before touching adata
     if not isinstance(key_added, str) or not key_added or "/" in key_added:
@@ -195,117 +339,48 @@ def pseudotime(
     _check_positive_int(n_dcs, "n_dcs", 2)
     if n_dcs >= adata.n_obs:
         raise ValueError(f"n_dcs={n_dcs} must be smaller than the number of cells ({adata.n_obs}).")
-
-    category_mask = None
-    if root_key is not None:
-        category_mask = _category_mask(adata, root, root_key)
-        root_index = None
-    elif root is not None:
-        if _is_integer(root):
-            root_index = _root_from_index(adata, root, "root")
-        elif isinstance(root, str):
-            root_index = _root_from_name(adata, root)
-        else:
-            raise ValueError(f"root must be an integer cell index or a cell name, got {type(root).__name__}.")
-    elif "iroot" in adata.uns:
-        iroot = adata.uns["iroot"]
-        if not _is_integer(iroot):
-            raise ValueError(f"adata.uns['iroot'] must be an integer cell index, got {iroot!r}; pass root= instead.")
-        root_index = _root_from_index(adata, iroot, "adata.uns['iroot']")
-    else:
-        raise ValueError(
-            "Nothing to root: pass root= (a cell index or name), root= with root_key= (a category, e.g. "
-            "root='HSC', root_key='cell_type'), or set adata.uns['iroot']."
-        )
-
+    root_index, category_mask = _resolve_root(adata, root, root_key)
     neighbors = adata.uns.get("neighbors")
     compute_neighbors = neighbors is None
     if compute_neighbors:
-        _check_positive_int(n_neighbors, "n_neighbors", 2)
-        if n_neighbors > adata.n_obs:
-            raise ValueError(f"n_neighbors={n_neighbors} exceeds the number of cells ({adata.n_obs}).")
-        if use_rep is not None and use_rep != "X" and use_rep not in adata.obsm:
-            raise ValueError(
-                f"use_rep={use_rep!r} is not in adata.obsm (keys {list(adata.obsm)}); compute it first, "
-                "or pass use_rep='X' or None."
-            )
+        _check_neighbors_args(adata, n_neighbors, use_rep)
+        graph_keys = None
     else:
-        if not isinstance(neighbors, Mapping):
-            raise ValueError("adata.uns['neighbors'] is not a dict; delete it to let pseudotime compute the graph.")
-        graph_keys = {
-            "connectivities": neighbors.get("connectivities_key", "connectivities"),
-            "distances": neighbors.get("distances_key", "distances"),
-        }
-        missing = [key for key in graph_keys.values() if key not in adata.obsp]
-        if missing:
-            raise ValueError(
-                f"adata.uns['neighbors'] exists but adata.obsp lacks {missing}; run scanpy.pp.neighbors again, "
-                "or delete adata.uns['neighbors'] to let pseudotime compute the graph."
-            )
-        logger.info(
-            "pseudotime: reusing the neighbors graph in adata.uns['neighbors'] (n_neighbors and use_rep are ignored)."
-        )
-
-    diffmap = adata.obsm.get("X_diffmap") if not compute_neighbors else None
-    eigenvalues = adata.uns.get("diffmap_evals") if diffmap is not None else None
-    compute_diffmap = (
-        diffmap is None
-        or eigenvalues is None
-        or np.ndim(diffmap) != 2
-        or diffmap.shape[1] < n_dcs
-        or np.size(eigenvalues) != diffmap.shape[1]
-    )
+        graph_keys = _existing_graph_keys(adata, neighbors)
+    reused_diffmap = None if compute_neighbors else _reusable_diffmap(adata, n_dcs)
+    compute_diffmap = reused_diffmap is None
 
     # --- compute on a lightweight AnnData that shares arrays with adata, then write back
-    representations = [key for key in dict.fromkeys([use_rep, "X_pca"]) if compute_neighbors and key in adata.obsm]
-    work = AnnData(
-        X=adata.X,
-        obs=pd.DataFrame(index=pd.Index(np.arange(adata.n_obs).astype(str))),
-        var=pd.DataFrame(index=pd.Index(np.arange(adata.n_vars).astype(str))),
-        obsm={key: adata.obsm[key] for key in representations},
+    work = _diffusion_map(
+        adata,
+        neighbors=neighbors,
+        graph_keys=graph_keys,
+        reused_diffmap=reused_diffmap,
+        n_neighbors=n_neighbors,
+        n_dcs=n_dcs,
+        use_rep=use_rep,
     )
-    if compute_neighbors:
-        sc.pp.neighbors(work, n_neighbors=n_neighbors, use_rep=use_rep, random_state=0)
-    else:
-        work.uns["neighbors"] = dict(neighbors)
-        for key in graph_keys.values():
-            work.obsp[key] = adata.obsp[key]
-    if compute_diffmap:
-        sc.tl.diffmap(work, n_comps=max(n_dcs, 3), random_state=0)
-    else:
-        work.obsm["X_diffmap"] = diffmap
-        work.uns["diffmap_evals"] = np.asarray(eigenvalues)
-
     if category_mask is not None:
         embedding = _dpt_embedding(work.obsm["X_diffmap"][:, :n_dcs], work.uns["diffmap_evals"][:n_dcs])
         root_index = _most_stem_like(embedding, category_mask)
     work.uns["iroot"] = root_index
     sc.tl.dpt(work, n_dcs=n_dcs)
     values = np.asarray(work.obs["dpt_pseudotime"], dtype=np.float64)
-
-    params: dict[str, Any] = {
-        "root_index": int(root_index),
-        "root_name": str(adata.obs_names[root_index]),
-        "n_dcs": int(n_dcs),
-        "neighbors_computed": bool(compute_neighbors),
-        "diffmap_computed": bool(compute_diffmap),
-    }
-    if category_mask is not None:
-        params["root_key"] = str(root_key)
-        params["root_category"] = str(root)
-    if compute_neighbors:
-        params["n_neighbors"] = int(n_neighbors)
-        params["use_rep"] = "default" if use_rep is None else str(use_rep)
+    params = _params(
+        adata,
+        root_index=root_index,
+        root=root,
+        root_key=root_key,
+        n_neighbors=n_neighbors,
+        n_dcs=n_dcs,
+        use_rep=use_rep,
+        compute_neighbors=compute_neighbors,
+        compute_diffmap=compute_diffmap,
+    )
 
     if copy:
         adata = adata.copy()
-    if compute_neighbors:
-        adata.uns["neighbors"] = work.uns["neighbors"]
-        for key in ("distances", "connectivities"):
-            adata.obsp[key] = work.obsp[key]
-    if compute_diffmap:
-        adata.obsm["X_diffmap"] = work.obsm["X_diffmap"]
-        adata.uns["diffmap_evals"] = work.uns["diffmap_evals"]
+    _write_graph_and_diffmap(adata, work, compute_neighbors=compute_neighbors, compute_diffmap=compute_diffmap)
     adata.uns["iroot"] = int(root_index)
     adata.obs[key_added] = values
     adata.uns[key_added] = {"params": params}

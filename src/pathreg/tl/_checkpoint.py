@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pathreg.models import History, NeuralODE, load
+from pathreg.models import History, NeuralODE, load_model, save_model
 
 MANIFEST = "manifest.json"
 
@@ -76,7 +76,7 @@ class CheckpointFolder:
         model_file, history_file = self._files(member)
         if not (model_file.is_file() and history_file.is_file()):
             return None
-        model = load(model_file)
+        model, _ = load_model(model_file)
         record = json.loads(history_file.read_text())
         names = {f.name for f in fields(History)}
         return model, History(**{key: value for key, value in record.items() if key in names})
@@ -85,7 +85,7 @@ class CheckpointFolder:
         """Save a finished member (model first, then its history: a member counts once both exist)."""
         model_file, history_file = self._files(member)
         temporary = model_file.with_suffix(".pt.part")
-        model.save(temporary)
+        save_model(model, temporary)
         os.replace(temporary, model_file)
         _atomic_write_text(history_file, json.dumps(history.to_dict(), default=_plain))
 

@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from anndata import AnnData
 
-from ._inputs import close_matches, resolve_modality
-
-
-def _adjacency(adata: AnnData, key: str) -> np.ndarray:
-    name = f"{key}_adjacency"
-    if name not in adata.varp:
-        raise ValueError(
-            f"adata.varp has no {name!r}.{close_matches(name, adata.varp.keys())} "
-            "Run pathreg.tl.fit_dynamics(adata, key_added=...) first."
-        )
-    return np.asarray(adata.varp[name])
+from .._utils import resolve_modality, stored_adjacency
 
 
 def grn(
@@ -43,7 +32,7 @@ def grn(
     -1 repression), sorted by decreasing weight.
     """
     adata = resolve_modality(adata, mod)
-    adjacency = _adjacency(adata, key)
+    adjacency = stored_adjacency(adata, key)
     targets, regulators = np.nonzero((np.abs(adjacency) > min_weight) & (adjacency != 0))
     values = adjacency[targets, regulators]
     edges = pd.DataFrame(

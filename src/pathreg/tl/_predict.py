@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
-from pathreg.models import NeuralODE
+from pathreg.models import Ensemble
 
-from ._inputs import (
+from .._utils import (
+    Key,
     check_finite_time,
     check_unique_var_names,
     ensure_actual,
@@ -18,13 +18,14 @@ from ._inputs import (
     similar_names,
     time_values,
 )
+from ._binning import bin_lineages
+from ._problem import check_bins
 from ._readout import cell_predictions, lineage_errors, predict_lineages
-from ._trajectories import bin_lineages
 
 
 def predict(
     adata,
-    model: NeuralODE,
+    model: Ensemble,
     *,
     time_key: str | None = None,
     lineage_key: str | None = None,
@@ -33,17 +34,20 @@ def predict(
     key_added: str = "pathreg",
     mod: str | None = None,
 ) -> pd.Series:
-    """Predict another dataset's lineages with a fitted model, each from its own first bin.
+    """Predict another dataset's lineages with a fitted ensemble, each from its own first bin.
 
     The dataset is binned as in :func:`fit_dynamics`; its time is scaled with the training data's
-    offset and span, so a lineage that runs faster or slower is judged at its own times.
+    offset and span, so a lineage that runs faster or slower is judged at its own times. The prediction
+    is the mean over all members, as in the layer :func:`fit_dynamics` writes: on the training data with
+    the fit's lineages it reproduces that layer.
 
     Parameters
     ----------
     adata
         AnnData (or MuData with ``mod``) containing the model's genes.
     model
-        Returned by :func:`fit_dynamics` or loaded with :func:`pathreg.models.load`.
+        The :class:`~pathreg.models.Ensemble` returned by :func:`fit_dynamics` or loaded with
+        :func:`pathreg.models.load`.
     time_key
         Time column (default: the one the model was fitted with).
     lineage_key
@@ -53,7 +57,7 @@ def predict(
     n_bins
         Bins per lineage (default: as in the fit).
     key_added
-        Writes ``adata.layers[f"{key_added}_prediction"]`` and ``adata.uns[key_added]["test_metrics"]``.
+        Writes ``adata.layers[key_added + "_prediction"]`` and ``adata.uns[key_added]["test_metrics"]``.
     mod
         Modality of a MuData.
 
@@ -68,8 +72,13 @@ def predict(
         ``var_names`` (they are listed), or the inputs are invalid as for :func:`fit_dynamics`. Nothing is
         written then.
     """
-    metadata = getattr(model, "metadata", None)
-    required = ("state_genes", "time_key", "time_offset", "time_span", "n_bins")
+    if not isinstance(model, Ensemble):
+        raise TypeError(
+            f"model must be the pathreg.models.Ensemble returned by fit_dynamics or loaded with pathreg.models.load, "
+            f"got {type(model).__name__}; wrap a single fitted model as Ensemble([model], metadata=...)."
+        )
+    metadata = model.metadata
+    required = ("state_genes", "time_key", "time_offset", "time_span", "n_bins", "time_scale")
     absent = [name for name in required if name not in (metadata or {})]
     if absent:
         raise ValueError(
@@ -91,8 +100,8 @@ def predict(
             f"var_names: {missing[:10]}{' ...' if len(missing) > 10 else ''}.{hints} Predict on data with all of the "
             "model's genes (same identifiers), or refit on the genes present."
         )
-    if n_bins is not None and n_bins < 2:
-        raise ValueError(f"n_bins must be at least 2, got {n_bins}.")
+    if n_bins is not None:
+        check_bins(n_bins)
     time_key = time_key or metadata["time_key"]
     time = time_values(adata, time_key)
     lineages = lineage_table(adata, lineage_key)
@@ -106,16 +115,14 @@ def predict(
         values,
         lineages,
         n_bins=n_bins or metadata["n_bins"],
-        time_scale=metadata.get("time_scale", "pseudotime"),
+        time_scale=metadata["time_scale"],
     )
-    model.eval()
-    with torch.no_grad():
-        predictions = predict_lineages(model, bins)
+    predictions = predict_lineages(model, bins)
     errors = lineage_errors(bins, predictions)
     ensure_actual(adata)  # a view becomes an actual AnnData, without ImplicitModificationWarning
     prediction = np.full((adata.n_obs, adata.n_vars), np.nan, dtype=np.float32)
     prediction[:, columns] = cell_predictions(bins, predictions, scaled, adata.n_obs)
-    adata.layers[f"{key_added}_prediction"] = prediction
+    adata.layers[Key.prediction(key_added)] = prediction
     record = dict(adata.uns.get(key_added, {}))
     record["test_metrics"] = {"lineage_mse": {name: float(v) for name, v in errors.items()}}
     adata.uns[key_added] = record

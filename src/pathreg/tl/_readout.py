@@ -1,69 +1,22 @@
-"""Reading a fitted model back into gene space: signed adjacency, predictions, per-lineage errors."""
+"""Reading a fitted ensemble back into gene space: lineage predictions, per-cell predictions, per-lineage errors."""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from pathreg.models import EPS, NeuralODE
+from pathreg.models import Ensemble
 
-from ._trajectories import LineageBins, whole_lineages
-
-
-@torch.no_grad()
-def structural_support(model: NeuralODE) -> np.ndarray:
-    """``(n_state, n_regulators)`` boolean: where at least one path of non-zero (gated) weights exists."""
-    return (model.adjacency().abs() >= EPS).cpu().numpy()
+from ._binning import LineageBins, whole_lineages
 
 
-def signed_strength(model: NeuralODE, states: np.ndarray) -> np.ndarray:
-    r"""Signed regulatory strength: mean absolute Jacobian of production, with the sign of the mean Jacobian.
-
-    .. math::
-        S_{ij} = \operatorname{sign}\big(\overline{\partial f_i / \partial x_j}\big)\,
-                 \overline{|\partial f_i / \partial x_j|}
-
-    averaged over the observed (bin mean) ``states``, and zero where :func:`structural_support` has
-    no path. The decay term is excluded (it is not regulation).
+def predict_lineages(ensemble: Ensemble, bins: list[LineageBins]) -> list[np.ndarray]:
+    """Integrate every lineage from its first bin (ensemble mean); the prediction at each bin time.
 
     Returns
     -------
-    ``(n_state, n_regulators)`` float32.
+    One ``(n_bins, n_state)`` array per lineage.
     """
-    parameter = next(model.parameters())
-    state = torch.as_tensor(states, dtype=parameter.dtype, device=parameter.device)
-    inputs = model._inputs(state).detach().requires_grad_(True)
-    zero_time = torch.zeros((), dtype=parameter.dtype, device=parameter.device)
-
-    def summed_production(x: torch.Tensor) -> torch.Tensor:
-        return model.production(zero_time, x).sum(0)  # rows are independent: d(sum)/dx_b = J(x_b)
-
-    jacobian = torch.autograd.functional.jacobian(summed_production, inputs)  # (n_state, batch, n_regulators)
-    jacobian = jacobian.detach().cpu().numpy()
-    strength = np.sign(jacobian.mean(axis=1)) * np.abs(jacobian).mean(axis=1)
-    strength[~structural_support(model)] = 0.0
-    return strength.astype(np.float32)
-
-
-def normalize_targets(strength: np.ndarray, state_genes: list[str], regulator_genes: list[str]) -> np.ndarray:
-    """Scale every target's row so that its absolute strengths from regulators other than itself sum to one.
-
-    Targets differ in their rates and ranges, so raw Jacobians rank edges mostly by target; per
-    target, the shares of the regulators are comparable across targets (as GENIE3's importances,
-    normalised per target). Self-regulation is kept, on the same scale, but does not enter the sum.
-    """
-    strength = np.asarray(strength, dtype=np.float64).copy()
-    is_self = np.asarray(state_genes)[:, None] == np.asarray(regulator_genes)[None, :]
-    total = np.where(is_self, 0.0, np.abs(strength)).sum(axis=1, keepdims=True)
-    return np.divide(strength, total, out=np.zeros_like(strength), where=total > 0).astype(np.float32)
-
-
-@torch.no_grad()
-def predict_lineages(model: NeuralODE, bins: list[LineageBins]) -> list[np.ndarray]:
-    """Integrate every lineage from its first bin; the prediction at each bin time, ``(n_bins, n_state)`` each."""
-    parameter = next(model.parameters())
-    trajectories = whole_lineages(bins).to(parameter.device, parameter.dtype)
-    predicted = model.predict(trajectories).cpu().numpy()
+    predicted = ensemble.predict(whole_lineages(bins)).cpu().numpy()
     return [predicted[index, : len(lineage.times)] for index, lineage in enumerate(bins)]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -13,24 +13,24 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from anndata import AnnData
 from tqdm.auto import tqdm
 
 from pathreg.models import METHODS, resolve_device
 
 from .._settings import logger
-from ._fit import fit_dynamics
-from ._inputs import resolve_modality
+from .._utils import resolve_modality
+from ._ensemble_fit import fit_ensemble
+from ._problem import DynamicsProblem
+from ._settings import FitSettings, split_fit_options
 
 BACKENDS = ("local", "ray")
 """Backends of :func:`sweep`."""
 
 RAY_INSTALL = 'pip install "pathreg[distributed]"'
 
-_RESERVED = ("method", "lambda_", "seed", "device", "progress", "key_added", "copy", "mod")
-"""Arguments of :func:`fit_dynamics` that :func:`sweep` sets itself."""
+_RESERVED = ("method", "lambda_", "seed", "device", "progress")
+"""Fit options that :func:`sweep` sets itself."""
 
-_FIT_KEY = "_sweep_fit"
 _FIXED_COLUMNS = ("method", "lambda", "seed")
 _TRAILING_COLUMNS = ("n_edges", "seconds", "device")
 
@@ -52,7 +52,7 @@ def _as_tuple(values, scalar_types: tuple[type, ...]) -> tuple:
 
 
 def _validate(
-    methods: Sequence[str], lambdas: Sequence[float | None], seeds: Sequence[int], backend: str, fit_options: dict
+    methods: Sequence[str], lambdas: Sequence[float | None], seeds: Sequence[int], backend: str, fit_kwargs: dict
 ) -> None:
     """Raise for anything that would otherwise fail only after some fits ran."""
     if backend not in BACKENDS:
@@ -65,9 +65,10 @@ def _validate(
         raise ValueError(f"lambdas must be non-negative numbers or None, got {list(lambdas)}.")
     if not seeds or not all(isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) for seed in seeds):
         raise ValueError(f"seeds must be integers, got {list(seeds)}.")
-    reserved = sorted(set(fit_options) & set(_RESERVED))
+    reserved = sorted(set(fit_kwargs) & set(_RESERVED))
     if reserved:
-        raise TypeError(f"sweep sets {reserved} itself; use methods=, lambdas=, seeds=, device= and key_added=.")
+        raise TypeError(f"sweep sets {reserved} itself; use methods=, lambdas=, seeds=, device= and progress=.")
+    split_fit_options(fit_kwargs)  # unknown names fail here, before any fit
 
 
 def _grid(methods: Sequence[str], lambdas: Sequence[float | None], seeds: Sequence[int]) -> list[_FitSpec]:
@@ -79,24 +80,6 @@ def _grid(methods: Sequence[str], lambdas: Sequence[float | None], seeds: Sequen
             for seed in seeds:
                 specs.append(_FitSpec(method, None if lambda_ is None else float(lambda_), int(seed)))
     return specs
-
-
-def _fit_input(data: AnnData, layer: str | None) -> AnnData:
-    """What a fit reads (X or its layer, obs, var, obsm, varp): no uns, obsp, raw or other layers."""
-    if layer is None:
-        layers = {}
-    elif layer in data.layers:
-        layers = {layer: data.layers[layer]}
-    else:  # keep them all so that fit_dynamics' error lists the available layers
-        layers = dict(data.layers)
-    return AnnData(
-        X=data.X,
-        obs=data.obs,
-        var=data.var,
-        obsm=dict(data.obsm),
-        varp=dict(data.varp),
-        layers=layers,
-    ).copy()
 
 
 @contextmanager
@@ -122,46 +105,34 @@ def _flatten(metrics: dict, prefix: str = "") -> dict[str, float]:
     return flat
 
 
-def _run_fit(data: AnnData, spec: _FitSpec, options: dict, device: str | torch.device, n_threads: int) -> dict:
-    """One fit of :func:`fit_dynamics` on a copy of ``data``; returns only what the table needs."""
-    adata = data.copy()
+def _run_fit(
+    problem: DynamicsProblem, spec: _FitSpec, settings: dict, device: str | torch.device, n_threads: int
+) -> dict:
+    """One fit of :func:`fit_ensemble`; returns only what the table needs."""
+    fit_settings = FitSettings.from_options(settings, method=spec.method, lambda_=spec.lambda_, seed=spec.seed)
     with _torch_threads(n_threads):
         start = time.perf_counter()
-        fit_dynamics(
-            adata,
-            method=spec.method,
-            lambda_=spec.lambda_,
-            seed=spec.seed,
-            device=device,
-            progress=False,
-            key_added=_FIT_KEY,
-            **options,
-        )
+        result = fit_ensemble(problem, fit_settings, device=device, progress=False)
         seconds = time.perf_counter() - start
-    record = adata.uns[_FIT_KEY]
-    regulators = [str(name) for name in record["regulators"]]
-    targets = [str(name) for name in record["targets"]]
-    rows = adata.var_names.get_indexer(targets)
-    columns = adata.var_names.get_indexer(regulators)
-    adjacency = np.asarray(adata.varp[f"{_FIT_KEY}_adjacency"])[np.ix_(rows, columns)].astype(np.float32)
+    adjacency = result.target_adjacency.astype(np.float32)
     return {
-        "metrics": _flatten(record["metrics"]),
+        "metrics": _flatten(result.metrics()),
         "adjacency": adjacency,
         "n_edges": int(np.count_nonzero(adjacency)),
         "seconds": float(seconds),
-        "device": str(record["params"]["device"]),
-        "regulators": regulators,
-        "targets": targets,
+        "device": str(result.device),
+        "regulators": list(problem.regulator_genes),
+        "targets": list(problem.target_genes),
     }
 
 
 def _sweep_local(
-    data: AnnData, specs: list[_FitSpec], options: dict, device: str | torch.device, n_threads: int, progress: bool
+    problem: DynamicsProblem, specs: list[_FitSpec], options: dict, device, n_threads: int, progress: bool
 ) -> list[dict]:
     results = []
     for spec in tqdm(specs, disable=not progress, desc="sweep"):
         logger.info("Sweep: fitting %s (lambda=%s, seed=%d).", spec.method, spec.lambda_, spec.seed)
-        results.append(_run_fit(data, spec, options, device, n_threads))
+        results.append(_run_fit(problem, spec, options, device, n_threads))
     return results
 
 
@@ -193,12 +164,12 @@ def _task_device(device: str | torch.device) -> str | torch.device:
     return "cuda" if not isinstance(device, torch.device) and str(device).startswith("cuda") else device
 
 
-def _ray_fit(data: AnnData, spec: _FitSpec, options: dict, device: str | torch.device) -> dict:
+def _ray_fit(problem: DynamicsProblem, spec: _FitSpec, options: dict, device: str | torch.device) -> dict:
     """The body of a Ray task: the fit with as many torch threads as CPUs the task holds."""
     import ray
 
     n_threads = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
-    return _run_fit(data, spec, options, _task_device(device), n_threads)
+    return _run_fit(problem, spec, options, _task_device(device), n_threads)
 
 
 def _connect(ray, address: str | None, num_cpus: int | None) -> bool:
@@ -214,7 +185,7 @@ def _connect(ray, address: str | None, num_cpus: int | None) -> bool:
 
 
 def _sweep_ray(
-    data: AnnData,
+    problem: DynamicsProblem,
     specs: list[_FitSpec],
     options: dict,
     device: str | torch.device,
@@ -229,8 +200,8 @@ def _sweep_ray(
     started = _connect(ray, address, num_cpus)
     try:
         task = ray.remote(num_cpus=cpus_per_fit, num_gpus=gpus_per_fit)(_ray_fit)
-        data_ref = ray.put(data)  # once; every task reads it from the object store
-        refs = [task.remote(data_ref, spec, options, device) for spec in specs]
+        problem_ref = ray.put(problem)  # once; every task reads it from the object store
+        refs = [task.remote(problem_ref, spec, options, device) for spec in specs]
         return _gather(ray, refs, progress)
     finally:
         if started:
@@ -303,7 +274,7 @@ def _params(
     seeds: Sequence[int],
     backend: str,
     device: str | torch.device,
-    fit_options: dict,
+    fit_kwargs: dict,
 ) -> dict:
     return {
         "methods": np.asarray(list(methods), dtype=object),
@@ -311,7 +282,7 @@ def _params(
         "seeds": np.asarray(list(seeds), dtype=np.int64),
         "backend": backend,
         "device": str(device),
-        "fit_options": {k: v for k, v in fit_options.items() if isinstance(v, (int, float, str, bool))},
+        "fit_kwargs": {k: v for k, v in fit_kwargs.items() if isinstance(v, (int, float, str, bool))},
     }
 
 
@@ -326,17 +297,18 @@ def sweep(
     num_cpus: int | None = None,
     num_cpus_per_fit: int = 1,
     num_gpus_per_fit: float | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     key_added: str = "sweep",
     store_adjacency: bool = True,
     progress: bool = True,
     mod: str | None = None,
-    **fit_options,
+    fit_kwargs: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Fit :func:`fit_dynamics` for every method, penalty and seed of a grid, locally or as Ray tasks.
 
-    Every fit is independent and runs on its own copy of the data (``adata`` is not modified by the fits);
-    the results are written to ``adata`` only after all fits finished, so a failed sweep leaves it unchanged.
+    The data are read and validated once (:meth:`DynamicsProblem.from_anndata`); every fit is an independent
+    :func:`fit_ensemble` on them (``adata`` is not modified by the fits); the results are written to
+    ``adata`` only after all fits finished, so a failed sweep leaves it unchanged.
     Method ``"none"`` has no penalty: it ignores ``lambdas`` and is fitted once per seed, not once per penalty.
 
     Each fit runs with ``num_cpus_per_fit`` torch intra-op threads with both backends, so that a fit gives the
@@ -367,7 +339,7 @@ def sweep(
         Ray only: GPUs a task holds (fractions share a GPU); ``None``: 1 for a CUDA ``device``, else 0.
         In a Ray task, a CUDA device is the GPU Ray assigned to that task.
     device
-        Device of the fits (``"cpu"``, ``"cuda"``, ``"auto"``).
+        Device of the fits (``"auto"``: CUDA when available, ``"cpu"``, ``"cuda"``).
     key_added
         The results are stored in ``adata.uns[key_added]``.
     store_adjacency
@@ -376,9 +348,9 @@ def sweep(
         Show a progress bar over the fits (the fits themselves show none).
     mod
         Modality of a MuData.
-    **fit_options
-        Passed to every :func:`fit_dynamics` call (e.g. ``time_key``, ``lineage_key``, ``regulators``,
-        ``n_seeds``, ``n_bins``, ``n_epochs``).
+    fit_kwargs
+        Arguments of :func:`fit_dynamics` for every fit (e.g. ``{"time_key": ..., "lineage_key": ...,
+        "regulators": ..., "n_seeds": 2, "training": {"n_epochs": 500}}``), except those the grid sets.
 
     Returns
     -------
@@ -389,10 +361,10 @@ def sweep(
     ``table``
         The table as a dict of numpy columns.
     ``params``
-        The grid, backend, device and the scalar fit options.
+        The grid, backend, device and the scalar entries of ``fit_kwargs``.
     ``adjacency``, ``regulators``, ``targets``
         With ``store_adjacency``: float32 fits x targets x regulators, every fit's
-        ``varp[...+"_adjacency"]`` restricted to targets (rows) and regulators (columns), in the table's order.
+        network restricted to targets (rows) and regulators (columns), in the table's order.
 
     Examples
     --------
@@ -402,22 +374,25 @@ def sweep(
     methods = _as_tuple(methods, (str,))
     lambdas = _as_tuple(lambdas, (numbers.Real,))
     seeds = _as_tuple(seeds, (int, np.integer))
-    _validate(methods, lambdas, seeds, backend, fit_options)
+    fit_kwargs = dict(fit_kwargs or {})
+    _validate(methods, lambdas, seeds, backend, fit_kwargs)
     _check_device(device, backend)
     if num_cpus_per_fit < 1:
         raise ValueError(f"num_cpus_per_fit must be at least 1, got {num_cpus_per_fit}.")
     ray = _import_ray() if backend == "ray" else None
     data = resolve_modality(adata, mod)
+    problem_options, settings_options, _ = split_fit_options(fit_kwargs)
+    problem = DynamicsProblem.from_anndata(data, **problem_options)
+    FitSettings.from_options(settings_options)  # invalid settings fail before any fit
     specs = _grid(methods, lambdas, seeds)
-    inputs = _fit_input(data, fit_options.get("layer"))
     logger.info("Sweep: %d fits with the %s backend.", len(specs), backend)
     if backend == "local":
-        results = _sweep_local(inputs, specs, fit_options, device, num_cpus_per_fit, progress)
+        results = _sweep_local(problem, specs, settings_options, device, num_cpus_per_fit, progress)
     else:
         results = _sweep_ray(
-            inputs,
+            problem,
             specs,
-            fit_options,
+            settings_options,
             device,
             ray=ray,
             address=address,
@@ -427,6 +402,6 @@ def sweep(
             progress=progress,
         )
     table = _table(specs, results)
-    params = _params(methods, lambdas, seeds, backend, device, fit_options)
+    params = _params(methods, lambdas, seeds, backend, device, fit_kwargs)
     data.uns[key_added] = _record(table, results, params, store_adjacency)
     return table

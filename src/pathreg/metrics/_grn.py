@@ -1,7 +1,8 @@
 """Scoring an inferred network against a true edge list, and the baselines it is compared with.
 
 The scores follow BEELINE (Pratapa et al. 2020): directed edges regulator -> target, self-loops
-excluded, edges ranked by absolute weight; see :func:`pathreg.models.edge_scores`.
+excluded, edges ranked by absolute weight; see :func:`pathreg.models.edge_scores`. Public names are
+exported from :mod:`pathreg.metrics`.
 """
 
 from __future__ import annotations

@@ -1,22 +1,22 @@
 """Speed: pathreg's training step against a re-implementation of the reference implementation's step.
 
-Run::
+Run from the repository root::
 
-    python -m pathreg.benchmarks.speed --device cpu --output speed.csv
-    python -m pathreg.benchmarks.speed --device cuda --output speed.csv
-    python -m pathreg.benchmarks.speed --quick            # a small check of everything (CI)
+    python -m benchmarks.speed --device cpu --output speed.csv
+    python -m benchmarks.speed --device cuda --output speed.csv
+    python -m benchmarks.speed --quick            # a small check of everything (CI)
 
 All cases run in one process, on one device:
 
 ``step``
     Seconds per training step on the bone marrow batch s1d2 (529 genes, lineages B, eryth, mono; the
-    reference protocol's preprocessing, :func:`pathreg.benchmarks.bone_marrow.preprocess`; a synthetic
+    reference protocol's preprocessing, :func:`benchmarks.bone_marrow.preprocess`; a synthetic
     stand-in of the same shape when the data are not available). ``reference``: the reference
-    implementation's step re-implemented from its description (:mod:`pathreg.benchmarks._reference`:
+    implementation's step re-implemented from its description (:mod:`benchmarks.reference`:
     per-unit gated 529-100-100-529 MLP, every lineage solved separately with dopri5 at
     ``rtol = atol = 1e-3``, a gate sample per function evaluation). ``pathreg``: :func:`pathreg.models.fit`'s
     epoch with the settings :func:`pathreg.tl.fit_dynamics` uses for this data in the bone marrow benchmark
-    (:data:`pathreg.benchmarks.bone_marrow.FIT_OPTIONS`: 529 -> 32 -> 529 gated MLP with decay, the three
+    (:data:`benchmarks.bone_marrow.FIT_OPTIONS`: 529 -> 32 -> 529 gated MLP with decay, the three
     lineages' 40 bin means solved together with rk4 on the bin grid, PathReg penalty 0.1), including its
     bookkeeping (loss history, best-state tracking, sparsity), with CUDA graphs on a GPU (``cuda_graph="auto"``).
     Both timed as the median over steps after warm-up, with device synchronisation.
@@ -126,7 +126,7 @@ def stand_in_data(
 def bone_marrow_training_batch(path: str | None = None):
     """The s1d2 batch after the reference preprocessing, or ``None`` when the data cannot be loaded."""
     import pathreg
-    from pathreg.benchmarks import bone_marrow
+    from benchmarks import bone_marrow
 
     try:
         adata = pathreg.datasets.bone_marrow(path)
@@ -144,10 +144,11 @@ class PathregProblem:
     """
 
     def __init__(self, adata, method: str, *, lambda_: float | None, device: torch.device, seed: int = 0, **options):
-        from pathreg.benchmarks.bone_marrow import FIT_OPTIONS
+        from benchmarks.bone_marrow import FIT_OPTIONS
         from pathreg.models import get_regularizer
-        from pathreg.tl._fit import DEFAULT_TRAINING, _build_model, _prepare
-        from pathreg.tl._trajectories import shooting_windows
+        from pathreg.tl import DEFAULT_TRAINING
+        from pathreg.tl._binning import shooting_windows
+        from pathreg.tl._fit import _build_model, _prepare
 
         options = {**FIT_OPTIONS, **options}
         self.problem = _prepare(
@@ -246,7 +247,7 @@ def time_pathreg_steps(problem: PathregProblem, n_steps: int, warmup: int, **ove
 
 def time_reference_steps(lineages, device: torch.device, n_steps: int, warmup: int) -> tuple[float, int, float]:
     """Median seconds per reference step after ``warmup`` steps; median NFE; the last fit loss."""
-    from pathreg.benchmarks._reference import ReferenceTrainer
+    from benchmarks.reference import ReferenceTrainer
 
     trainer = ReferenceTrainer(lineages, device)
     durations, nfes, loss = [], [], math.nan
@@ -283,7 +284,7 @@ def pathreg_time_to_loss(
 
 def reference_time_to_loss(lineages, device: torch.device, target: float, cap_seconds: float) -> dict:
     """Reference iterations until its training loss reaches ``target`` or ``cap_seconds`` pass."""
-    from pathreg.benchmarks._reference import ReferenceTrainer
+    from benchmarks.reference import ReferenceTrainer
 
     _synchronize(device)
     start = time.perf_counter()
@@ -466,7 +467,7 @@ def summary_table(results: pd.DataFrame) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m pathreg.benchmarks.speed", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--quick", action="store_true", help="few steps and small sizes (a check, not a measurement)")
     parser.add_argument("--path", default=None, help="local copy of the bone marrow data (default: the cache)")
@@ -474,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reference-cap", type=float, default=None, help="seconds for the reference's time to loss")
     parser.add_argument("--output", default=None, help="CSV file")
     args = parser.parse_args(argv)
-    from pathreg._settings import set_verbosity
+    from pathreg import set_verbosity
 
     set_verbosity("WARNING")  # e.g. a CUDA graph capture that fell back to eager steps
     torch.manual_seed(0)

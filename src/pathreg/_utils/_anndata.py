@@ -1,8 +1,10 @@
-"""Validation and extraction of what the tools read from an AnnData (nothing here writes to it)."""
+"""Validation and extraction of what the tools read from an AnnData.
+
+Nothing here writes to it, except :func:`ensure_actual`, which turns a view into an actual AnnData.
+"""
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -12,23 +14,10 @@ from anndata import AnnData
 from scipy import sparse
 
 from .._settings import logger
+from ._keys import Key
+from ._names import close_matches
 
 GeneSpec = str | Sequence[str] | None
-
-
-def similar_names(name: str, candidates, n: int = 3) -> list[str]:
-    """Up to ``n`` of ``candidates`` most similar to ``name``, ignoring case (so ``GATA1`` finds ``Gata1`` first)."""
-    by_lower: dict[str, list[str]] = {}
-    for candidate in map(str, candidates):
-        by_lower.setdefault(candidate.lower(), []).append(candidate)
-    found = difflib.get_close_matches(str(name).lower(), list(by_lower), n=n, cutoff=0.5)
-    return [candidate for lower in found for candidate in by_lower[lower] if candidate != str(name)][:n]
-
-
-def close_matches(name: str, candidates) -> str:
-    """A ``" Close matches: ..."`` suffix for error messages (empty when there are none)."""
-    matches = similar_names(name, candidates)
-    return f" Close matches: {matches}." if matches else ""
 
 
 def uns_record(adata: AnnData, key: str, *, field: str, what: str, hint: str) -> Mapping:
@@ -297,3 +286,25 @@ def prior_mask(adata: AnnData, prior, target_names: Sequence[str], regulator_nam
     if not mask.any():
         raise ValueError("The prior allows no edge between the selected regulators and targets.")
     return mask
+
+
+def stored_adjacency(adata: AnnData, key: str) -> np.ndarray:
+    """The network of the fit ``key`` (``adata.varp[Key.adjacency(key)]``) as a dense array."""
+    name = Key.adjacency(key)
+    if name not in adata.varp:
+        raise ValueError(
+            f"adata.varp has no {name!r}.{close_matches(name, adata.varp.keys())} "
+            "Run pathreg.tl.fit_dynamics(adata, key_added=...) first."
+        )
+    matrix = adata.varp[name]
+    return matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
+
+
+def check_obs_key(adata: AnnData, key: object, argument: str) -> None:
+    """Raise a ValueError, with close matches, when ``key`` is not a column of ``adata.obs``."""
+    if not isinstance(key, str) or key not in adata.obs.columns:
+        columns = [str(column) for column in adata.obs.columns]
+        hint = close_matches(key, columns) if isinstance(key, str) else ""
+        raise ValueError(
+            f"{argument}={key!r} is not a column of adata.obs.{hint} Pass one of the obs columns {columns}."
+        )

@@ -3,11 +3,11 @@
 The batch-generalization experiment of the PathReg paper (Aliee et al. 2022) on the curated human bone
 marrow trajectories (:func:`pathreg.datasets.bone_marrow`): fit on batch ``s1d2`` (three lineages: B,
 eryth, mono), predict the lineages of ``s2d1``, ``s3d6`` and ``s2d4`` from their own initial states.
-Run::
+Run from the repository root::
 
-    python -m pathreg.benchmarks.bone_marrow --path BONE_MARROW_DIR --output results/
-    python -m pathreg.benchmarks.bone_marrow --prior --output results/          # base GRN as prior mask
-    python -m pathreg.benchmarks.bone_marrow --methods all --output results/    # all seven methods
+    python -m benchmarks.bone_marrow --path BONE_MARROW_DIR --output results/
+    python -m benchmarks.bone_marrow --prior --output results/          # base GRN as prior mask
+    python -m benchmarks.bone_marrow --methods all --output results/    # all seven methods
 
 Protocol (as the reference implementation), per file (lineage x batch): cells sorted by pseudotime, the
 first 10 and last 20 dropped, every gene min-max scaled to ``[0, 1]`` and time min-max scaled to
@@ -32,11 +32,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from benchmarks.settings import read_only
 
 COLUMNS = (
     "method",
@@ -57,7 +59,7 @@ ALL_METHODS: tuple[str, ...] = ("none", "l0", "cnode", "pathreg", "lassonet_inne
 DEFAULT_METHODS: tuple[str, ...] = ("none", "pathreg")
 """Run by default (about a minute per fit on a 2-core CPU); ``--methods all`` runs :data:`ALL_METHODS`."""
 
-REFERENCE: dict[str, float] = {"s1d2": 0.0353, "s2d1": 0.0384, "s3d6": 0.0729, "s2d4": 0.0273}
+REFERENCE: Mapping[str, float] = read_only({"s1d2": 0.0353, "s2d1": 0.0384, "s3d6": 0.0729, "s2d4": 0.0273})
 """The reference implementation's PathReg result: per batch, the sum of the lineages' per-cell MSEs."""
 REFERENCE_S2D4_WITHOUT_ERYTH = 0.0211
 """s2d4 has no erythroid file; the reference's s2d4 number without the erythroid lineage (B + mono)."""
@@ -65,26 +67,29 @@ REFERENCE_SPURIOUS_SPARSITY = 0.125
 KNOWN_ERYTHROID_REGULATORS: tuple[str, ...] = ("RUNX1", "ETV6", "NFIA", "MAZ", "GATA1")
 
 TIME_KEY = "time"
-FIT_OPTIONS: dict = {
-    "time_key": TIME_KEY,
-    "lineage_key": "lineage",
-    "time_scale": "pseudotime",
-    "objective": "shooting",
-    "window": None,
-    "n_bins": 40,
-    "gate_lr": 0.1,
-    "n_seeds": 1,
-}
-"""Options of :func:`pathreg.tl.fit_dynamics` for every method. ``gate_lr=0.1`` as in the collocation
-defaults (gates must travel several logit units in 600 epochs). One model per fit: :func:`pathreg.tl.predict`
-applies the returned model; seeds are run as separate fits (``--seeds``)."""
+FIT_OPTIONS: Mapping = read_only(
+    {
+        "time_key": TIME_KEY,
+        "lineage_key": "lineage",
+        "time_scale": "pseudotime",
+        "objective": "shooting",
+        "window": None,
+        "n_bins": 40,
+        "gate_lr": 0.1,
+        "n_seeds": 1,
+    }
+)
+"""Options of :func:`pathreg.tl.fit_dynamics` for every method (read-only; :func:`run` takes overrides as
+keywords). ``gate_lr=0.1`` as in the collocation defaults (gates must travel several logit units in 600
+epochs). One model per fit: :func:`pathreg.tl.predict` applies the returned model; seeds are run as separate
+fits (``--seeds``)."""
 
-METHOD_OPTIONS: dict[str, dict] = {"grouplasso": {"hidden": (8,)}}
+METHOD_OPTIONS: Mapping[str, Mapping] = read_only({"grouplasso": {"hidden": (8,)}})
 """Per-method overrides of :data:`FIT_OPTIONS`. GroupLasso builds one network per target gene (529 x width x 529
 first-layer weights): with the default width 32 an epoch costs minutes on a 2-core CPU, with 8 about half a
 second (the width of the motion-capture benchmark's GroupLasso networks)."""
 
-LAMBDAS: dict[str, float] = {"pathreg": 0.1, "l0": 0.1}
+LAMBDAS: Mapping[str, float] = read_only({"pathreg": 0.1, "l0": 0.1})
 """Penalties of the gated methods (shooting MSE on min-max scaled data; chosen among 0.01, 0.03, 0.1 as the
 smallest reaching >= 90 % spurious-feature sparsity on the training batch). Other methods: their regularizer's
 default."""
@@ -264,7 +269,7 @@ def _label(method: str, prior: bool) -> str:
     return f"{method} + base GRN" if prior else method
 
 
-def summary_table(results: pd.DataFrame, reference: dict[str, float] | None = None) -> str:
+def summary_table(results: pd.DataFrame, reference: Mapping[str, float] | None = None) -> str:
     """Markdown: per batch, the sum over lineages of the per-cell MSE (mean over seeds), per method, and the reference.
 
     Last rows: spurious-feature sparsity, overall feature sparsity and seconds per fit.
@@ -305,7 +310,7 @@ def lineage_adjacency(
     active along it. Rows are targets, columns the regulators with ``var[regulators_key]``; each target's
     row normalised as in :func:`pathreg.tl.fit_dynamics`.
     """
-    from pathreg.tl._readout import normalize_targets, signed_strength
+    from pathreg.models import normalize_targets, signed_strength
 
     genes = list(model.metadata["state_genes"])
     regulators = list(model.metadata["regulators"])
@@ -314,7 +319,8 @@ def lineage_adjacency(
     values = np.asarray(cells.X)[order][:, cells.var_names.get_indexer(genes)]
     chunks = np.array_split(np.arange(len(values)), min(model.metadata["n_bins"], len(values)))
     states = np.stack([values[chunk].mean(axis=0) for chunk in chunks]).astype(np.float32)
-    strength = normalize_targets(signed_strength(model, states), genes, regulators)
+    self_loops = np.asarray(genes)[:, None] == np.asarray(regulators)[None, :]
+    strength = normalize_targets(signed_strength(model, states), self_loops)
     frame = pd.DataFrame(strength, index=genes, columns=regulators)
     is_tf = adata.var[regulators_key].reindex(frame.columns).fillna(False).to_numpy(dtype=bool)
     return frame.loc[:, is_tf]
@@ -367,9 +373,7 @@ def plot_adjacency(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(
-        prog="python -m pathreg.benchmarks.bone_marrow", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bone_marrow", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--methods", nargs="+", default=list(DEFAULT_METHODS), choices=[*ALL_METHODS, "all"], help="'all': every method"
     )

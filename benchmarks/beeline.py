@@ -10,9 +10,10 @@ in BEELINE's output layout (``pathreg`` for ``method="pathreg"``, ``pathreg-<met
 method), and is scored as BEELINE scores: directed edges without self-loops, AUPRC, AUROC and early
 precision ratio (EPR), edges missing from a ranking tied at the bottom. The rankings of other methods are
 taken from a folder of the same layout (``--peers PEERDIR``; default ``DIR/peer-outputs`` when it exists) and
-scored in the same way. The network of a dataset is the name of its folder's parent (``HSC``). Run::
+scored in the same way. The network of a dataset is the name of its folder's parent (``HSC``). Run from
+the repository root::
 
-    python -m pathreg.benchmarks.beeline BEELINE_DATA --output beeline-outputs
+    python -m benchmarks.beeline BEELINE_DATA --output beeline-outputs
 
 Per-dataset scores (columns ``network, dataset, method, auprc, auroc, epr, random_auprc, seconds``) go to
 ``<OUTDIR>/scores.csv``; markdown tables of the medians over datasets per network (pathreg's rows and the
@@ -22,6 +23,7 @@ best peer per network marked) go to standard output.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -31,12 +33,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pathreg._settings import logger
+from benchmarks.settings import read_only
+
+logger = logging.getLogger("pathreg.benchmarks")
 
 COLUMNS = ("network", "dataset", "method", "auprc", "auroc", "epr", "random_auprc", "seconds")
 """Columns of the per-dataset scores returned by :func:`run`."""
 
-METRICS = {"auprc": "AUPRC", "auroc": "AUROC", "epr": "EPR"}
+METRICS = read_only({"auprc": "AUPRC", "auroc": "AUROC", "epr": "EPR"})
 """The scores summarised by :func:`summary_table`, with their printed names."""
 
 INPUT_FILES = ("ExpressionData.csv", "PseudoTime.csv", "refNetwork.csv")
@@ -171,12 +175,12 @@ def read_peer_edges(paths: Sequence[str | PathLike[str]]) -> pd.DataFrame:
 
 
 def score_edges(edges: pd.DataFrame, true_edges: pd.DataFrame, genes: Sequence[str]) -> dict[str, float]:
-    """BEELINE's scores of a ranked edge list over ``genes`` (see :func:`pathreg.benchmarks.grn.score_network`).
+    """BEELINE's scores of a ranked edge list over ``genes`` (see :func:`pathreg.metrics.score_network`).
 
     Edges are ranked by absolute ``weight``; edges absent from the list have weight zero (tied at the
     bottom); a duplicated edge keeps its largest weight; edges naming genes outside ``genes`` are ignored.
     """
-    from pathreg.benchmarks.grn import score_network
+    from pathreg.metrics import score_network
 
     genes = list(genes)
     index = {gene: position for position, gene in enumerate(genes)}
@@ -355,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     from pathreg.models import METHODS
 
-    parser = argparse.ArgumentParser(prog="python -m pathreg.benchmarks.beeline", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.beeline", description=__doc__.split("\n")[0])
     parser.add_argument("directory", help="BEELINE input folder (searched for datasets at any depth)")
     parser.add_argument("--methods", nargs="+", default=["pathreg"], choices=list(METHODS), help="sparsity methods")
     parser.add_argument(

@@ -2,9 +2,9 @@
 
 Every variant starts from DPT pseudotime rooted at the progenitors (not the simulation's time) and
 the four lineages from the cell types, and is scored against the true network (26 directed edges
-without self-loops) over several seeds. Run::
+without self-loops) over several seeds. Run from the repository root::
 
-    python -m pathreg.benchmarks.krumsiek11 --seeds 0 1 2 --output krumsiek11.csv
+    python -m benchmarks.krumsiek11 --seeds 0 1 2 --output krumsiek11.csv
 
 Columns of the CSV: ``variant, seed, auprc, auroc, epr, feature_sparsity, seconds``; a markdown table
 of means and standard deviations goes to standard output.
@@ -14,30 +14,33 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from pathreg.benchmarks._tables import mean_std_table, report
+from benchmarks.settings import read_only
+from benchmarks.tables import mean_std_table, report
 
 COLUMNS = ("variant", "seed", "auprc", "auroc", "epr", "feature_sparsity", "seconds")
-LINEAGES = {fate: ["progenitor", fate] for fate in ("Mo", "Ery", "Mk", "Neu")}
+LINEAGES = read_only({fate: ["progenitor", fate] for fate in ("Mo", "Ery", "Mk", "Neu")})
 
-# name -> (restrict shared cells by fate probabilities, options of tl.fit_dynamics)
-VARIANTS: dict[str, tuple[bool, dict]] = {
-    "defaults": (True, {}),
-    "cell-type lineages (no fate restriction)": (False, {}),
-    "pseudotime instead of rank time": (True, {"time_scale": "pseudotime"}),
-    "multiple shooting instead of collocation": (True, {"objective": "shooting"}),
-    "no per-target normalisation": (True, {"normalize": False}),
-    "one seed instead of five": (True, {"n_seeds": 1}),
-    "20 bins instead of 40": (True, {"n_bins": 20}),
-    "lambda 1 instead of 3": (True, {"lambda_": 1.0}),
-    "lambda 10 instead of 3": (True, {"lambda_": 10.0}),
-    "no weight decay": (True, {"weight_decay": 0.0}),
-    "method none (no sparsity)": (True, {"method": "none"}),
-    "method cnode": (True, {"method": "cnode", "lambda_": 1e-3}),
-}
+# name -> (restrict shared cells by fate probabilities, options of tl.fit_dynamics); read-only
+VARIANTS: Mapping[str, tuple[bool, Mapping]] = read_only(
+    {
+        "defaults": (True, {}),
+        "cell-type lineages (no fate restriction)": (False, {}),
+        "pseudotime instead of rank time": (True, {"time_scale": "pseudotime"}),
+        "multiple shooting instead of collocation": (True, {"objective": "shooting"}),
+        "no per-target normalisation": (True, {"normalize": False}),
+        "one seed instead of five": (True, {"n_seeds": 1}),
+        "20 bins instead of 40": (True, {"n_bins": 20}),
+        "lambda 1 instead of 3": (True, {"lambda_": 1.0}),
+        "lambda 10 instead of 3": (True, {"lambda_": 10.0}),
+        "no weight decay": (True, {"weight_decay": 0.0}),
+        "method none (no sparsity)": (True, {"method": "none"}),
+        "method cnode": (True, {"method": "cnode", "lambda_": 1e-3}),
+    }
+)
 
 
 def prepare(fate: bool):
@@ -55,7 +58,7 @@ def prepare(fate: bool):
 def run(variants: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
     """Fit and score every variant with every seed."""
     import pathreg
-    from pathreg.benchmarks.grn import score_network
+    from pathreg.metrics import score_network
 
     truth = pathreg.datasets.krumsiek11_network()
     prepared = {fate: prepare(fate) for fate in {VARIANTS[name][0] for name in variants}}
@@ -93,7 +96,7 @@ def summary_table(results: pd.DataFrame) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m pathreg.benchmarks.krumsiek11", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.krumsiek11", description=__doc__.split("\n")[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--output", default=None, help="CSV file for the per-seed results")

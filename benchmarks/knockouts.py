@@ -6,9 +6,9 @@ lineages, the defaults otherwise, one model per fit) and Gata1 and Pu.1 are knoc
 :func:`pathreg.tl.perturb`; the true model is integrated from each lineage's first bin with and without
 the same knockout (the gene clamped to 0, scanpy's 800 Euler steps). For every other gene whose true
 change exceeds ``threshold`` (time-averaged over the lineage), the signs of the true and the predicted
-change are compared. Run::
+change are compared. Run from the repository root::
 
-    python -m pathreg.benchmarks.knockouts --seeds 0 1 2 --output knockouts.csv
+    python -m benchmarks.knockouts --seeds 0 1 2 --output knockouts.csv
 
 Columns of the CSV: :data:`COLUMNS`. ``agreement_mean`` compares the time-averaged changes,
 ``agreement_final`` the changes of the final expression (on the genes that pass the threshold by their
@@ -28,8 +28,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from pathreg.benchmarks._tables import mean_std_table, report
-from pathreg.benchmarks.krumsiek11 import prepare
+from benchmarks.krumsiek11 import prepare
+from benchmarks.tables import mean_std_table, report
 
 COLUMNS = ("method", "seed", "genes", "agreement_mean", "agreement_final", "n_mean", "n_final", "seconds")
 METHODS = ("none", "l0", "cnode", "pathreg", "lassonet_inner", "lassonet_outer", "grouplasso")
@@ -108,8 +108,8 @@ def hill_knockout(rates, genes: list[str], x0: np.ndarray, knockout: str | None,
 
 def first_bins(adata, model) -> dict[str, np.ndarray]:
     """Each lineage's first bin mean, in ``adata.var_names`` order, with the bins of the fit."""
-    from pathreg.tl._inputs import lineage_table
-    from pathreg.tl._trajectories import bin_lineages
+    from pathreg._utils import lineage_table
+    from pathreg.tl._binning import bin_lineages
 
     metadata = model.metadata
     scaled = (adata.obs[metadata["time_key"]].to_numpy() - metadata["time_offset"]) / metadata["time_span"]
@@ -195,7 +195,7 @@ def summary_table(results: pd.DataFrame) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m pathreg.benchmarks.knockouts", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.knockouts", description=__doc__.split("\n")[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--output", default=None, help="CSV file")

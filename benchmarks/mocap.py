@@ -23,16 +23,17 @@ Data preparation (:func:`prepare_segment`):
   (a standard deviation below ``1e-8`` counts as 1). Mean squared errors are in these standardised
   units: predicting the training mean scores about 1.
 
-Run::
+Run from the repository root::
 
-    python -m pathreg.benchmarks.mocap --asf skeleton.asf --amc motion.amc --output mocap-results
+    python -m benchmarks.mocap --asf skeleton.asf --amc motion.amc --output mocap-results
 
 Without ``--asf``/``--amc`` the CMU trial ``--subject``/``--trial`` (default 01_01) is read from the
 download cache of :func:`pathreg.datasets.cmu_mocap`, and downloaded if missing. The output folder
 receives ``mocap.csv`` (one row per method and seed, the columns of :data:`COLUMNS`),
 ``mocap_joint_dependencies.png`` (the joint x joint dependency matrices of PathReg and Base, first
 seed) and ``mocap_trajectories.png`` (true and predicted trajectories of a few joints); a markdown
-table of means and standard deviations is written to standard output.
+table of means and standard deviations is written to standard output. The settings tables are
+read-only; :func:`run` takes modified copies of a method's settings (``settings=``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +49,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pathreg.benchmarks._second_order import fit_second_order, run_tasks
-from pathreg.benchmarks._tables import mean_std_table
+from benchmarks.second_order import fit_second_order, run_tasks
+from benchmarks.settings import plain, read_only
+from benchmarks.tables import mean_std_table
 from pathreg.datasets import Motion, cmu_mocap, read_asf_amc
 from pathreg.models import (
     EPS,
@@ -76,26 +78,28 @@ STEP = 4
 N_TRAIN = 100
 N_EXTRAPOLATION = 100
 
-ARCHITECTURE = {"hidden": (64,), "activation": "tanh", "bias": True}
+ARCHITECTURE = read_only({"hidden": (64,), "activation": "tanh", "bias": True})
 # rk4 on the observation grid (one step per frame).
-SOLVER = {"solver": "rk4"}
+SOLVER = read_only({"solver": "rk4"})
 
 # Training shared by all methods (the "sparse" regime: the penalty from the start): a time-horizon
 # curriculum and the full window with Adam, then an L-BFGS refit of the selected structure (exact zeros
 # kept, deterministic gates, no penalty; at most 10 epochs of 20 iterations, stopped once 3 epochs gain
 # less than 0.1 %). Adam alone fits the full window poorly; L-BFGS stages are expensive, so there is one.
-TRAINING = {
-    "lr": 1e-2,
-    "lr_schedule": "constant",
-    "curriculum": (0.25, 0.5, 0.75),
-    "curriculum_epochs": 150,
-    "regime": "sparse",
-    "n_epochs": 100,
-    "finetune_epochs": 10,
-    "select": "last",
-    "early_stopping": False,
-    "min_delta": 1e-3,
-}
+TRAINING = read_only(
+    {
+        "lr": 1e-2,
+        "lr_schedule": "constant",
+        "curriculum": (0.25, 0.5, 0.75),
+        "curriculum_epochs": 150,
+        "regime": "sparse",
+        "n_epochs": 100,
+        "finetune_epochs": 10,
+        "select": "last",
+        "early_stopping": False,
+        "min_delta": 1e-3,
+    }
+)
 
 # Per-method regularizer settings, training and architecture overrides. The strengths were set with
 # seed 0 so that every method prunes something without losing the fit entirely (C-NODE has no proximal
@@ -103,19 +107,21 @@ TRAINING = {
 # ``lambda * lr`` divided by the number of inputs (LassoNet; its hierarchy M = 10 keeps an input while
 # M times its first-layer weights are large) or of groups (GroupLasso, 93 x 186), against Adam steps of
 # about ``lr`` per weight: hence their large lambdas.
-METHOD_SETTINGS: dict[str, dict] = {
-    "none": {"regularizer": {}, "training": {}},
-    "l0": {"regularizer": {"lambda_": 2.0, "log_alpha_init": 4.0}, "training": {"gate_lr": 0.15}},
-    "cnode": {"regularizer": {"lambda_": 0.3}, "training": {}},
-    "pathreg": {
-        "regularizer": {"lambda_": 3.0, "lambda_1": 0.01, "log_alpha_init": 4.0},
-        "training": {"gate_lr": 0.15},
-    },
-    "lassonet_inner": {"regularizer": {"lambda_": 2e4}, "training": {}},
-    "lassonet_outer": {"regularizer": {"lambda_": 2e4}, "training": {}},
-    # one network per output: 8 hidden units each (93 x 8 in all) keeps an epoch affordable
-    "grouplasso": {"regularizer": {"lambda_": 8e3}, "training": {}, "architecture": {"hidden": (8,)}},
-}
+METHOD_SETTINGS: Mapping[str, Mapping] = read_only(
+    {
+        "none": {"regularizer": {}, "training": {}},
+        "l0": {"regularizer": {"lambda_": 2.0, "log_alpha_init": 4.0}, "training": {"gate_lr": 0.15}},
+        "cnode": {"regularizer": {"lambda_": 0.3}, "training": {}},
+        "pathreg": {
+            "regularizer": {"lambda_": 3.0, "lambda_1": 0.01, "log_alpha_init": 4.0},
+            "training": {"gate_lr": 0.15},
+        },
+        "lassonet_inner": {"regularizer": {"lambda_": 2e4}, "training": {}},
+        "lassonet_outer": {"regularizer": {"lambda_": 2e4}, "training": {}},
+        # one network per output: 8 hidden units each (93 x 8 in all) keeps an epoch affordable
+        "grouplasso": {"regularizer": {"lambda_": 8e3}, "training": {}, "architecture": {"hidden": (8,)}},
+    }
+)
 
 TRAJECTORY_JOINTS = ("lhand", "rhand", "lfoot", "head")
 
@@ -240,8 +246,12 @@ def joint_dependencies(adjacency: np.ndarray | torch.Tensor, n_joints: int) -> n
     return blocks.max(axis=(1, 2, 4))
 
 
-def run_one(method: str, seed: int, segment: MocapSegment, device: str = "cpu") -> dict:
+def run_one(
+    method: str, seed: int, segment: MocapSegment, device: str = "cpu", settings: Mapping | None = None
+) -> dict:
     """Fit one method with one seed on the training frames and score it.
+
+    ``settings`` replaces the method's entry of :data:`METHOD_SETTINGS`; ``None``: that entry.
 
     Returns
     -------
@@ -249,7 +259,7 @@ def run_one(method: str, seed: int, segment: MocapSegment, device: str = "cpu") 
     matrix) and ``prediction`` (``(n_frames, 3 J)`` standardised positions predicted over all frames
     from the first one).
     """
-    settings = METHOD_SETTINGS[method]
+    settings = METHOD_SETTINGS[method] if settings is None else settings
     n_train = segment.n_train
     times = torch.as_tensor(segment.times, dtype=torch.float32)
     positions = torch.as_tensor(segment.positions, dtype=torch.float32)
@@ -283,8 +293,12 @@ def run(
     *,
     device: str = "cpu",
     jobs: int = 1,
+    settings: Mapping[str, Mapping] | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, int], dict[str, np.ndarray]]]:
     """Run every method with every seed; ``jobs`` single-threaded worker processes on the CPU.
+
+    ``settings`` maps a method to the settings that replace its entry of :data:`METHOD_SETTINGS` (a
+    modified copy, e.g. ``{**METHOD_SETTINGS["pathreg"], "regularizer": {...}}``); other methods keep theirs.
 
     Returns
     -------
@@ -294,7 +308,12 @@ def run(
     unknown = [m for m in methods if m not in METHOD_SETTINGS]
     if unknown:
         raise ValueError(f"Unknown methods {unknown}; valid names are {list(METHODS)}.")
-    tasks = [(method, seed, segment, device) for method in methods for seed in seeds]
+    settings = settings or {}
+    extra = [m for m in settings if m not in methods]
+    if extra:
+        raise ValueError(f"settings= names methods that do not run: {extra}; run {list(methods)}.")
+    # plain dicts: the tasks go to worker processes, and read-only mappings cannot be pickled
+    tasks = [(method, seed, segment, device, plain(settings.get(method))) for method in methods for seed in seeds]
     rows = run_tasks(run_one, tasks, jobs=jobs, device=device)
     fitted = {
         (row["method"], row["seed"]): {"adjacency": row["adjacency"], "prediction": row["prediction"]} for row in rows
@@ -445,7 +464,7 @@ def load_motion(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m pathreg.benchmarks.mocap", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.mocap", description=__doc__.split("\n")[0])
     parser.add_argument("--asf", default=None, help="Acclaim skeleton (.asf)")
     parser.add_argument("--amc", default=None, help="Acclaim motion (.amc)")
     parser.add_argument("--subject", type=int, default=1, help="CMU subject when --asf/--amc are not given")

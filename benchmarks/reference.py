@@ -26,8 +26,7 @@ import torch
 from torch import nn
 from torchdiffeq import odeint
 
-from pathreg.models._gates import BETA, GAMMA, ZETA, gate_probabilities
-from pathreg.models._vector_fields import path_adjacency
+from pathreg.models import BETA, GAMMA, ZETA, gate_probabilities, path_adjacency
 
 HIDDEN = (100, 100)
 LAMBDA = 0.01

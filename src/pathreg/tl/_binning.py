@@ -65,7 +65,7 @@ def scale_time(time: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, float, f
 
 
 def bin_lineages(
-    time: np.ndarray, expression: np.ndarray, lineages: pd.DataFrame, *, n_bins: int, time_scale: str = "pseudotime"
+    time: np.ndarray, expression: np.ndarray, lineages: pd.DataFrame, *, n_bins: int, time_scale: str
 ) -> list[LineageBins]:
     """Bin every lineage's cells along time into ``n_bins`` bins of equal cell counts.
 

@@ -1,1 +1,0 @@
-"""pathreg.benchmarks."""

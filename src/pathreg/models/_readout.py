@@ -1,0 +1,80 @@
+"""Reading a fitted first-order model's regulation: structural support and signed Jacobian strengths."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._metrics import EPS
+
+
+@torch.no_grad()
+def structural_support(model: nn.Module) -> np.ndarray:
+    """``(n_state, n_inputs)`` boolean: where at least one path of non-zero (gated) weights exists."""
+    return (model.adjacency().abs() >= EPS).cpu().numpy()
+
+
+def signed_strength(model: nn.Module, states: np.ndarray) -> np.ndarray:
+    r"""Signed regulatory strength: mean absolute Jacobian of production, with the sign of the mean Jacobian.
+
+    .. math::
+        S_{ij} = \operatorname{sign}\big(\overline{\partial f_i / \partial x_j}\big)\,
+                 \overline{|\partial f_i / \partial x_j|}
+
+    averaged over the given ``states`` (``(n_points, n_state)``), and zero where :func:`structural_support`
+    has no path. The decay term of a :class:`~pathreg.models.NeuralODE` is excluded (it is not regulation).
+
+    Returns
+    -------
+    ``(n_state, n_inputs)`` float32.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from pathreg.models import MLPVectorField, NeuralODE
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> model = NeuralODE(MLPVectorField(2, 2, hidden=(4,)), solver="rk4")
+    >>> signed_strength(model, np.zeros((3, 2), dtype=np.float32)).shape
+    (2, 2)
+    """
+    parameter = next(model.parameters())
+    state = torch.as_tensor(states, dtype=parameter.dtype, device=parameter.device)
+    inputs = model.select_inputs(state).detach().requires_grad_(True)
+    zero_time = torch.zeros((), dtype=parameter.dtype, device=parameter.device)
+
+    def summed_production(x: torch.Tensor) -> torch.Tensor:
+        return model.production(zero_time, x).sum(0)  # rows are independent: d(sum)/dx_b = J(x_b)
+
+    jacobian = torch.autograd.functional.jacobian(summed_production, inputs)  # (n_state, batch, n_inputs)
+    jacobian = jacobian.detach().cpu().numpy()
+    strength = np.sign(jacobian.mean(axis=1)) * np.abs(jacobian).mean(axis=1)
+    strength[~structural_support(model)] = 0.0
+    return strength.astype(np.float32)
+
+
+def normalize_targets(strength: np.ndarray, self_loops: np.ndarray) -> np.ndarray:
+    """Scale every target's row so that its absolute strengths from regulators other than itself sum to one.
+
+    Targets differ in their rates and ranges, so raw Jacobians rank edges mostly by target; per
+    target, the shares of the regulators are comparable across targets (as GENIE3's importances,
+    normalised per target). Self-regulation (``self_loops``, boolean like ``strength``) is kept, on the
+    same scale, but does not enter the sum.
+
+    Examples
+    --------
+    >>> normalize_targets(np.array([[2.0, -2.0], [1.0, 3.0]]), np.array([[False, False], [False, True]]))
+    array([[ 0.5, -0.5],
+           [ 1. ,  3. ]], dtype=float32)
+    """
+    strength = np.asarray(strength, dtype=np.float64).copy()
+    total = np.where(self_loops, 0.0, np.abs(strength)).sum(axis=1, keepdims=True)
+    return np.divide(strength, total, out=np.zeros_like(strength), where=total > 0).astype(np.float32)
+
+
+def self_loop_mask(model: nn.Module) -> np.ndarray:
+    """``(n_state, n_inputs)`` boolean: where input ``j`` is state variable ``i`` itself."""
+    n_state, n_inputs = model.vector_field.n_outputs, model.vector_field.n_inputs
+    index = np.arange(n_inputs) if model.input_index is None else model.input_index.cpu().numpy()
+    return np.arange(n_state)[:, None] == index[None, :]

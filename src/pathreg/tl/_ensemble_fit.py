@@ -1,0 +1,249 @@
+"""Fitting an ensemble on a :class:`DynamicsProblem` and reading it out, without AnnData."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from pathreg.models import Ensemble, History, NeuralODE, resolve_device, weight_sparsity
+
+from .._settings import logger
+from ._checkpoint import CheckpointFolder, fingerprint
+from ._problem import DynamicsProblem
+from ._readout import cell_predictions, lineage_errors, predict_lineages
+from ._settings import FitSettings
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """A fitted ensemble with its problem and settings, and everything read out of it (no AnnData).
+
+    Attributes
+    ----------
+    ensemble
+        The fitted :class:`~pathreg.models.Ensemble` (its metadata records the genes and time scaling).
+    problem, settings
+        What it was fitted on and with.
+    histories
+        One training :class:`~pathreg.models.History` per member.
+    device
+        Where it was fitted.
+    strength
+        ``(n_state, n_regulators)`` float32: the ensemble's signed network (zero rows for non-targets).
+    lineage_predictions
+        Per lineage, the ensemble mean integrated from its first bin, ``(n_bins, n_state)``.
+    cells
+        ``(n_obs, n_state)`` float32: the predictions interpolated at every cell's time (NaN outside lineages).
+    lineage_mse
+        Whole-lineage prediction error per lineage, against the bin means.
+    """
+
+    ensemble: Ensemble
+    problem: DynamicsProblem
+    settings: FitSettings
+    histories: list[History]
+    device: torch.device
+    strength: np.ndarray = field(repr=False)
+    lineage_predictions: list[np.ndarray] = field(repr=False)
+    cells: np.ndarray = field(repr=False)
+    lineage_mse: dict[str, float]
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether a member's training was interrupted (the members finished by then are kept)."""
+        return any(history.interrupted for history in self.histories)
+
+    @property
+    def target_adjacency(self) -> np.ndarray:
+        """``(n_targets, n_regulators)`` float32: :attr:`strength` restricted to the targets' rows."""
+        return self.strength[self.problem.is_target]
+
+    def metrics(self) -> dict:
+        """The fit's metrics, as written to ``adata.uns[key]["metrics"]``.
+
+        ``lineage_mse`` (per lineage), ``mean_lineage_mse``, ``feature_sparsity`` (targets x regulators)
+        and ``weight_sparsity`` (mean over members).
+        """
+        return {
+            "lineage_mse": {name: float(value) for name, value in self.lineage_mse.items()},
+            "mean_lineage_mse": float(np.mean(list(self.lineage_mse.values()))),
+            "feature_sparsity": float(1.0 - (np.abs(self.target_adjacency) > 0).mean()),
+            "weight_sparsity": float(np.mean([weight_sparsity(member) for member in self.ensemble])),
+        }
+
+    def full_adjacency(self) -> np.ndarray:
+        """``(n_vars, n_vars)`` float32 in the AnnData's gene order: row target, column regulator."""
+        problem = self.problem
+        adjacency = np.zeros((problem.n_vars, problem.n_vars), dtype=np.float32)
+        regulator_columns = problem.state_columns[problem.input_index]
+        adjacency[np.ix_(problem.state_columns, regulator_columns)] = self.strength
+        return adjacency
+
+    def params(self) -> dict:
+        """The fit's settings as written to ``adata.uns[key]["params"]`` (h5ad-writable)."""
+        problem, settings = self.problem, self.settings
+        return {
+            "method": settings.method,
+            "time_key": problem.time_key,
+            "lineage_key": "none" if problem.lineage_key is None else problem.lineage_key,
+            "layer": "X" if problem.layer is None else problem.layer,
+            "n_bins": problem.n_bins,
+            "time_scale": problem.time_scale,
+            "normalize": bool(settings.normalize),
+            "window": 0 if settings.window is None else int(settings.window),
+            "objective": settings.objective,
+            "n_seeds": int(settings.n_seeds),
+            "hidden": list(settings.hidden),
+            "activation": "none" if settings.activation is None else settings.activation,
+            "decay": bool(settings.decay),
+            "solver": settings.solver,
+            "regularizer": {k: v for k, v in settings.regularizer().hyperparameters().items() if v is not None},
+            "training": settings.training_record(),
+            "prior": problem.prior_label,
+            "seed": int(settings.seed),
+            "n_models": len(self.ensemble),
+            "interrupted": bool(self.interrupted),
+            "device": str(self.device),
+            "time_offset": problem.time_offset,
+            "time_span": problem.time_span,
+        }
+
+
+def build_member(problem: DynamicsProblem, settings: FitSettings, *, seed: int) -> NeuralODE:
+    """One untrained ensemble member, initialised from ``seed`` (the global random state is left as it was)."""
+    regularizer = settings.regularizer()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        vector_field = regularizer.build_vector_field(
+            len(problem.input_index),
+            len(problem.state_genes),
+            hidden=settings.hidden,
+            activation=settings.activation,
+            bias=True,
+        )
+        return NeuralODE(
+            vector_field,
+            input_index=problem.input_index,
+            solver=settings.solver,
+            decay=settings.decay,
+            dependency_mask=None if problem.allowed is None else torch.as_tensor(problem.allowed),
+        )
+
+
+def fit_ensemble(
+    problem: DynamicsProblem,
+    settings: FitSettings | None = None,
+    *,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+) -> FitResult:
+    """Fit ``settings.n_seeds`` members (seeds ``seed, seed + 1, ...``) on ``problem`` and read them out.
+
+    The engine part of :func:`fit_dynamics` (see there for the model, objectives and readout): no AnnData is
+    read or written. ``checkpoint_dir`` and ``resume`` as in :func:`fit_dynamics`.
+
+    Returns
+    -------
+    The :class:`FitResult`; its members are on the CPU, in evaluation mode.
+
+    Raises
+    ------
+    FloatingPointError
+        When the fitted ensemble gives a non-finite network or prediction.
+    """
+    settings = FitSettings() if settings is None else settings
+    device = resolve_device(device)
+    folder = _checkpoints(problem, settings, checkpoint_dir, resume)
+    logger.info(
+        "Fitting %s (%s, %d seed(s)) on %d lineages x %d bins (%d regulators, %d targets).",
+        settings.method,
+        settings.objective,
+        settings.n_seeds,
+        len(problem.bins),
+        problem.n_bins,
+        len(problem.regulator_genes),
+        len(problem.target_genes),
+    )
+    members, histories = [], []
+    for member in range(settings.n_seeds):
+        model, history = _fit_member(problem, settings, member, device, progress, folder)
+        members.append(model)
+        histories.append(history)
+        if history.interrupted:
+            logger.warning(
+                "Interrupted while fitting ensemble member %d of %d: keeping the result of the %d member(s) so far "
+                '(params["interrupted"] = True).',
+                member + 1,
+                settings.n_seeds,
+                len(members),
+            )
+            break
+    metadata = {**problem.ensemble_metadata(), "method": settings.method}
+    ensemble = Ensemble(members, metadata)
+    result = _read_out(ensemble, problem, settings, histories, device)
+    ensemble.metadata["params"] = result.params()
+    ensemble.cpu()
+    return result
+
+
+def _checkpoints(problem: DynamicsProblem, settings: FitSettings, checkpoint_dir, resume: bool):
+    if checkpoint_dir is None:
+        if resume:
+            raise ValueError("resume=True needs the checkpoint_dir of the run to resume.")
+        return None
+    record = settings.fingerprint_record(problem)
+    record["prior"] = None if problem.allowed is None else hashlib.sha256(problem.allowed.tobytes()).hexdigest()
+    return CheckpointFolder(checkpoint_dir, fingerprint(record, problem.state_genes, problem.bins), resume=resume)
+
+
+def _fit_member(problem, settings: FitSettings, member: int, device, progress: bool, folder):
+    loaded = folder.load(member) if folder is not None else None
+    if loaded is not None:
+        logger.info("Loaded ensemble member %d from %s.", member, folder.path)
+        return loaded
+    seed = settings.seed + member
+    model = build_member(problem, settings, seed=seed)
+    history = settings.objective_spec.train(
+        model,
+        problem,
+        settings.regularizer(),
+        settings.training,
+        window=settings.window,
+        device=device,
+        seed=seed,
+        progress=progress,
+    )
+    model.eval()
+    if folder is not None and not history.interrupted:
+        folder.save(member, model, history)
+    return model, history
+
+
+def _read_out(ensemble: Ensemble, problem: DynamicsProblem, settings: FitSettings, histories, device) -> FitResult:
+    strength = ensemble.signed_adjacency(problem.bin_means, normalize=settings.normalize, rows=problem.is_target)
+    predictions = predict_lineages(ensemble, problem.bins)
+    bad = (["strength"] if not np.isfinite(strength).all() else []) + (
+        ["predictions"] if any(not np.isfinite(p).all() for p in predictions) else []
+    )
+    if bad:
+        raise FloatingPointError(
+            f"The fitted model gives non-finite {' and '.join(bad)}; nothing was written. Lower lr, use a tighter "
+            "solver or check the data for extreme values."
+        )
+    return FitResult(
+        ensemble=ensemble,
+        problem=problem,
+        settings=settings,
+        histories=histories,
+        device=device,
+        strength=strength,
+        lineage_predictions=predictions,
+        cells=cell_predictions(problem.bins, predictions, problem.scaled_time, problem.n_obs),
+        lineage_mse=lineage_errors(problem.bins, predictions),
+    )

@@ -1,0 +1,173 @@
+"""What a fit reads from an AnnData, validated and extracted once: the seam between AnnData and the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .._utils import (
+    GeneSpec,
+    check_choice,
+    check_finite_time,
+    check_unique_var_names,
+    expression,
+    gene_mask,
+    lineage_table,
+    prior_mask,
+    time_values,
+)
+from ._binning import LineageBins, bin_lineages, scale_time
+
+TIME_SCALES = ("rank", "pseudotime")
+"""Model time of a cell: its rank along its lineage, or its (scaled) pseudotime."""
+
+
+@dataclass(frozen=True, eq=False)
+class DynamicsProblem:
+    """The data of one fit, extracted from an AnnData: genes, binned lineages, time scaling and prior.
+
+    Built with :meth:`from_anndata`, which validates everything and reads nothing else later; the engine's
+    fits (:func:`fit_ensemble`) and the writes (:func:`write_fit`) take this object, so that
+    :func:`fit_dynamics`, :func:`sweep`, :func:`evaluate_generalization` and scripts use the same pieces.
+    The AnnData is not modified.
+
+    Attributes
+    ----------
+    state_genes
+        Genes of the ODE's state (regulators and targets), sorted by name: the fit, and its result up to the
+        same permutation, do not depend on the order of the AnnData's genes.
+    regulator_genes, target_genes
+        Inputs of the vector field, and the state genes whose regulation is read out.
+    input_index
+        Positions of the regulators among the state genes.
+    state_columns
+        Positions of the state genes among ``var_names``.
+    scaled_time
+        Every cell's time scaled to ``[0, 1]`` over the cells used (NaN-free there).
+    time_offset, time_span
+        The scaling: ``scaled = (t - time_offset) / time_span``.
+    bins
+        One :class:`LineageBins` per lineage.
+    allowed
+        Boolean state genes x regulators mask of allowed edges (a prior), or ``None``.
+    n_obs, n_vars
+        Shape of the AnnData it was read from.
+    time_key, lineage_key, layer, n_bins, time_scale, prior_label
+        How it was read (recorded with the fit's settings).
+    """
+
+    state_genes: list[str]
+    regulator_genes: list[str]
+    target_genes: list[str]
+    input_index: np.ndarray
+    state_columns: np.ndarray
+    scaled_time: np.ndarray
+    time_offset: float
+    time_span: float
+    bins: list[LineageBins]
+    allowed: np.ndarray | None
+    n_obs: int
+    n_vars: int
+    time_key: str
+    lineage_key: str | None
+    layer: str | None
+    n_bins: int
+    time_scale: str
+    prior_label: str = "none"
+
+    @classmethod
+    def from_anndata(
+        cls,
+        adata: AnnData,
+        *,
+        time_key: str = "dpt_pseudotime",
+        lineage_key: str | None = None,
+        regulators: GeneSpec = None,
+        targets: GeneSpec = None,
+        prior: str | pd.DataFrame | None = None,
+        layer: str | None = None,
+        n_bins: int = 40,
+        time_scale: Literal["rank", "pseudotime"] = "rank",
+    ) -> DynamicsProblem:
+        """Validate and extract a fit's data; the arguments are those of :func:`fit_dynamics`.
+
+        Raises
+        ------
+        ValueError
+            For invalid inputs, as listed in :func:`fit_dynamics`.
+        """
+        check_choice(time_scale, TIME_SCALES, "time_scale")
+        check_bins(n_bins)
+        check_unique_var_names(adata)
+        time = time_values(adata, time_key)
+        lineages = lineage_table(adata, lineage_key)
+        regulator_mask = gene_mask(adata, regulators, argument="regulators")
+        target_mask = gene_mask(adata, targets, argument="targets")
+        state_columns = np.flatnonzero(regulator_mask | target_mask)
+        state_columns = state_columns[np.argsort(adata.var_names[state_columns].to_numpy(dtype=str), kind="stable")]
+        state_genes = adata.var_names[state_columns].tolist()
+        input_index = np.flatnonzero(regulator_mask[state_columns])
+        regulator_genes = [state_genes[i] for i in input_index]
+        target_genes = [gene for gene, column in zip(state_genes, state_columns, strict=True) if target_mask[column]]
+        used = lineages.to_numpy().any(axis=1)
+        check_finite_time(time, used, time_key)
+        values = expression(adata, layer, columns=state_columns, cells=used, stacklevel=5)
+        scaled_time, offset, span = scale_time(time, used)
+        bins = bin_lineages(scaled_time, values, lineages, n_bins=n_bins, time_scale=time_scale)
+        allowed = None
+        if prior is not None:
+            allowed = prior_mask(adata, prior, state_genes, regulator_genes)
+            allowed[~np.isin(state_genes, target_genes)] = True  # state genes that are not targets: unrestricted
+        return cls(
+            state_genes=state_genes,
+            regulator_genes=regulator_genes,
+            target_genes=target_genes,
+            input_index=input_index,
+            state_columns=state_columns,
+            scaled_time=scaled_time,
+            time_offset=offset,
+            time_span=span,
+            bins=bins,
+            allowed=allowed,
+            n_obs=adata.n_obs,
+            n_vars=adata.n_vars,
+            time_key=time_key,
+            lineage_key=lineage_key,
+            layer=layer,
+            n_bins=int(n_bins),
+            time_scale=time_scale,
+            prior_label="none" if prior is None else (prior if isinstance(prior, str) else "DataFrame"),
+        )
+
+    @property
+    def is_target(self) -> np.ndarray:
+        """Boolean over :attr:`state_genes`: which are targets."""
+        return np.isin(self.state_genes, self.target_genes)
+
+    @property
+    def bin_means(self) -> np.ndarray:
+        """All lineages' bin means stacked, ``(total bins, n_state)``: the states the network is read at."""
+        return np.concatenate([lineage.means for lineage in self.bins])
+
+    def ensemble_metadata(self) -> dict:
+        """What an :class:`~pathreg.models.Ensemble` fitted on this problem records about it."""
+        return {
+            "state_genes": list(self.state_genes),
+            "regulators": list(self.regulator_genes),
+            "targets": list(self.target_genes),
+            "time_key": self.time_key,
+            "time_offset": float(self.time_offset),
+            "time_span": float(self.time_span),
+            "n_bins": int(self.n_bins),
+            "time_scale": self.time_scale,
+        }
+
+
+def check_bins(n_bins) -> None:
+    """Raise for a number of bins that is not an integer of at least 2."""
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 2:
+        raise ValueError(f"n_bins must be an integer of at least 2, got {n_bins!r}.")
