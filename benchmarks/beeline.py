@@ -218,8 +218,8 @@ def run(
     seed
         Seed of :func:`pathreg.tl.fit_dynamics`.
     **fit_options
-        Further options of :func:`pathreg.tl.fit_dynamics` (e.g. ``n_epochs=50, n_seeds=1`` for a quick run);
-        ``time_key`` and ``lineage_key`` are fixed to BEELINE's pseudotime and lineages.
+        Further options of :func:`pathreg.tl.fit_dynamics` (e.g. ``training={"n_epochs": 50}, n_seeds=1`` for a
+        quick run); ``time_key`` and ``lineage_key`` are fixed to BEELINE's pseudotime and lineages.
 
     Returns
     -------
@@ -374,11 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     peers = args.peers
     if peers is None and (Path(args.directory) / "peer-outputs").is_dir():
         peers = Path(args.directory) / "peer-outputs"
-    options = {
-        name: value
-        for name, value in (("n_seeds", args.n_seeds), ("n_epochs", args.n_epochs), ("n_bins", args.n_bins))
-        if value is not None
-    }
+    options = {name: value for name, value in (("n_seeds", args.n_seeds), ("n_bins", args.n_bins)) if value is not None}
+    if args.n_epochs is not None:
+        options["training"] = {"n_epochs": args.n_epochs}
     start = time.perf_counter()
     scores = run(args.directory, methods=args.methods, peer_dir=peers, output=args.output, seed=args.seed, **options)
     seconds = time.perf_counter() - start

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.settings import read_only
+from benchmarks.settings import plain, read_only
 
 COLUMNS = (
     "method",
@@ -67,22 +67,25 @@ REFERENCE_SPURIOUS_SPARSITY = 0.125
 KNOWN_ERYTHROID_REGULATORS: tuple[str, ...] = ("RUNX1", "ETV6", "NFIA", "MAZ", "GATA1")
 
 TIME_KEY = "time"
+LINEAGE_KEY = "lineage"
 FIT_OPTIONS: Mapping = read_only(
     {
         "time_key": TIME_KEY,
-        "lineage_key": "lineage",
         "time_scale": "pseudotime",
         "objective": "shooting",
         "window": None,
         "n_bins": 40,
-        "gate_lr": 0.1,
+        "training": {"gate_lr": 0.1},
         "n_seeds": 1,
     }
 )
-"""Options of :func:`pathreg.tl.fit_dynamics` for every method (read-only; :func:`run` takes overrides as
-keywords). ``gate_lr=0.1`` as in the collocation defaults (gates must travel several logit units in 600
-epochs). One model per fit: :func:`pathreg.tl.predict` applies the returned model; seeds are run as separate
-fits (``--seeds``)."""
+"""Arguments of :func:`pathreg.tl.fit_dynamics` for every method besides ``lineage_key=LINEAGE_KEY``
+(read-only; :func:`run` takes overrides in ``fit_kwargs``). ``gate_lr=0.1`` as in the collocation defaults
+(gates must travel several logit units in 600 epochs). One model per fit; seeds are run as separate fits
+(``--seeds``)."""
+PROBLEM_OPTIONS = ("time_key", "time_scale", "n_bins")
+"""The entries of :data:`FIT_OPTIONS` that say how the data are read (:meth:`pathreg.tl.DynamicsProblem.from_anndata`);
+the others are :class:`pathreg.tl.FitSettings`."""
 
 METHOD_OPTIONS: Mapping[str, Mapping] = read_only({"grouplasso": {"hidden": (8,)}})
 """Per-method overrides of :data:`FIT_OPTIONS`. GroupLasso builds one network per target gene (529 x width x 529
@@ -144,14 +147,14 @@ def preprocess(
     return result
 
 
-def _spurious_sparsity(adata, spurious_key: str | None, key: str) -> float:
-    from pathreg.tl._generalization import _spurious_sparsity as sparsity
-
-    if spurious_key is None:
-        return float("nan")
-    regulators = adata.var_names.isin(list(adata.uns[key]["regulators"]))
-    spurious = ~adata.var[spurious_key].to_numpy(dtype=bool)
-    return sparsity(np.asarray(adata.varp[f"{key}_adjacency"]), regulators, spurious)
+def method_options(method: str, fit_kwargs: Mapping | None = None) -> dict:
+    """:data:`FIT_OPTIONS` with :data:`METHOD_OPTIONS` of ``method`` and ``fit_kwargs`` (training dicts merged)."""
+    merged = plain(FIT_OPTIONS)
+    for overrides in (METHOD_OPTIONS.get(method, {}), fit_kwargs or {}):
+        overrides = plain(overrides)
+        training = {**merged.get("training", {}), **overrides.pop("training", {})}
+        merged.update(overrides, training=training)
+    return merged
 
 
 def evaluate(model, adata, batch: str, *, batch_key: str = "batch", lineage_key: str = "lineage") -> pd.DataFrame:
@@ -161,9 +164,9 @@ def evaluate(model, adata, batch: str, *, batch_key: str = "batch", lineage_key:
     cells = adata[(adata.obs[batch_key].astype(str) == batch).to_numpy()].copy()
     lineages = cells.obs[lineage_key].astype(str).to_numpy()
     n_bins = min(model.metadata["n_bins"], int(pd.Series(lineages).value_counts().min()) // 2)
-    bin_errors = pathreg.tl.predict(cells, model, lineage_key=lineage_key, n_bins=n_bins, key_added="_predict")
+    bin_errors = pathreg.tl.predict(cells, model, lineage_key=lineage_key, n_bins=n_bins, key_added="evaluation")
     genes = cells.var_names.get_indexer(model.metadata["state_genes"])
-    predicted = np.asarray(cells.layers["_predict_prediction"])[:, genes]
+    predicted = np.asarray(cells.layers["evaluation_prediction"])[:, genes]
     observed = np.asarray(cells.X)[:, genes]
     rows = []
     for lineage in bin_errors.index:
@@ -193,9 +196,12 @@ def run(
     prior_key: str = "base_grn",
     lambdas: dict[str, float] | None = None,
     models: dict | None = None,
-    **fit_options,
+    fit_kwargs: Mapping | None = None,
 ) -> pd.DataFrame:
     """Fit every method on the training batches and evaluate every batch.
+
+    The training data are read once (:meth:`pathreg.tl.DynamicsProblem.from_anndata`); every method and seed
+    is one :func:`pathreg.tl.fit_ensemble` on them.
 
     Parameters
     ----------
@@ -213,41 +219,51 @@ def run(
     lambdas
         Penalty per method (default :data:`LAMBDAS`; others use the regularizer's default).
     models
-        If a dict, the fitted ``(model, training AnnData)`` per ``(method, seed)`` is stored in it.
-    **fit_options
-        Override :data:`FIT_OPTIONS` (e.g. ``n_epochs``).
+        If a dict, the fitted ``(ensemble, training AnnData with the fit written)`` per ``(method, seed)``.
+    fit_kwargs
+        Overrides of :data:`FIT_OPTIONS` (e.g. ``{"training": {"n_epochs": 100}}``).
     """
     import pathreg
+    from pathreg.metrics import spurious_feature_sparsity
 
     if adata is None:
         adata = preprocess(pathreg.datasets.bone_marrow(path))
     lambdas = {**LAMBDAS, **(lambdas or {})}
-    options = {**FIT_OPTIONS, **fit_options}
     batches = adata.obs[batch_key].astype(str)
     train = adata[batches.isin(list(train_batches)).to_numpy()].copy()
     test_batches = [batch for batch in test_batches if batch in set(batches)]
+    shared = method_options("none", fit_kwargs)
+    problem = pathreg.tl.DynamicsProblem.from_anndata(
+        train,
+        lineage_key=LINEAGE_KEY,
+        prior=prior_key if prior else None,
+        **{name: shared[name] for name in PROBLEM_OPTIONS},
+    )
+    regulators = np.zeros(adata.n_vars, dtype=bool)
+    regulators[problem.state_columns[problem.input_index]] = True
     rows = []
     for method in methods:
+        options = {k: v for k, v in method_options(method, fit_kwargs).items() if k not in PROBLEM_OPTIONS}
         for seed in seeds:
-            fitted = train.copy()
-            start = time.perf_counter()
-            model = pathreg.tl.fit_dynamics(
-                fitted,
-                method=method,
-                prior=prior_key if prior else None,
-                lambda_=lambdas.get(method),
-                device=device,
-                seed=seed,
-                progress=False,
-                **{**FIT_OPTIONS, **METHOD_OPTIONS.get(method, {}), **fit_options},
+            settings = pathreg.tl.FitSettings.from_options(
+                options, method=method, lambda_=lambdas.get(method), seed=seed
             )
+            start = time.perf_counter()
+            result = pathreg.tl.fit_ensemble(problem, settings, device=device, progress=False)
             seconds = time.perf_counter() - start
             if models is not None:
-                models[(method, seed)] = (model, fitted)
-            metrics = fitted.uns["pathreg"]["metrics"]
-            spurious = _spurious_sparsity(fitted, spurious_key, "pathreg")
+                fitted = train.copy()
+                pathreg.tl.write_fit(fitted, result)
+                models[(method, seed)] = (result.ensemble, fitted)
+            spurious = (
+                float("nan")
+                if spurious_key is None
+                else spurious_feature_sparsity(
+                    result.full_adjacency(), regulators, ~adata.var[spurious_key].to_numpy(dtype=bool)
+                )
+            )
             for batch in list(train_batches) + test_batches:
-                errors = evaluate(model, adata, batch, batch_key=batch_key, lineage_key=options["lineage_key"])
+                errors = evaluate(result.ensemble, adata, batch, batch_key=batch_key, lineage_key=LINEAGE_KEY)
                 for record in errors.to_dict("records"):
                     rows.append(
                         {
@@ -257,7 +273,7 @@ def run(
                             "batch": batch,
                             "split": "train" if batch in train_batches else "test",
                             **record,
-                            "feature_sparsity": float(metrics["feature_sparsity"]),
+                            "feature_sparsity": float(result.metrics()["feature_sparsity"]),
                             "spurious_feature_sparsity": spurious,
                             "seconds": seconds,
                         }
@@ -306,21 +322,19 @@ def lineage_adjacency(
 ) -> pd.DataFrame:
     """A lineage's target x TF adjacency: the signed strength averaged over that lineage's bin means only.
 
-    The model is fitted on all lineages; the Jacobian read out over one lineage's states is the network
-    active along it. Rows are targets, columns the regulators with ``var[regulators_key]``; each target's
-    row normalised as in :func:`pathreg.tl.fit_dynamics`.
+    The model (an :class:`pathreg.models.Ensemble`) is fitted on all lineages; the Jacobian read out over one
+    lineage's states, averaged over the members, is the network active along it. Rows are targets, columns
+    the regulators with ``var[regulators_key]``; each target's row normalised as in
+    :func:`pathreg.tl.fit_dynamics`.
     """
-    from pathreg.models import normalize_targets, signed_strength
-
-    genes = list(model.metadata["state_genes"])
-    regulators = list(model.metadata["regulators"])
+    genes = model.state_genes
+    regulators = model.regulators
     cells = adata[(adata.obs[lineage_key].astype(str) == lineage).to_numpy()]
     order = np.argsort(cells.obs[model.metadata["time_key"]].to_numpy(), kind="stable")
     values = np.asarray(cells.X)[order][:, cells.var_names.get_indexer(genes)]
     chunks = np.array_split(np.arange(len(values)), min(model.metadata["n_bins"], len(values)))
     states = np.stack([values[chunk].mean(axis=0) for chunk in chunks]).astype(np.float32)
-    self_loops = np.asarray(genes)[:, None] == np.asarray(regulators)[None, :]
-    strength = normalize_targets(signed_strength(model, states), self_loops)
+    strength = model.signed_adjacency(states, normalize=True)
     frame = pd.DataFrame(strength, index=genes, columns=regulators)
     is_tf = adata.var[regulators_key].reindex(frame.columns).fillna(False).to_numpy(dtype=bool)
     return frame.loc[:, is_tf]
@@ -389,9 +403,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     methods = list(ALL_METHODS) if "all" in args.methods else args.methods
     adata = preprocess(pathreg.datasets.bone_marrow(args.path))
     models: dict = {}
-    extra = {} if args.n_epochs is None else {"n_epochs": args.n_epochs}
+    overrides = {} if args.n_epochs is None else {"training": {"n_epochs": args.n_epochs}}
     results = run(
-        adata, methods=methods, prior=args.prior, seeds=args.seeds, device=args.device, models=models, **extra
+        adata,
+        methods=methods,
+        prior=args.prior,
+        seeds=args.seeds,
+        device=args.device,
+        models=models,
+        fit_kwargs=overrides,
     )
     table = summary_table(results)
     sys.stdout.write(table + "\n")

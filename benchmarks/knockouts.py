@@ -24,6 +24,7 @@ import itertools
 import re
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,11 +51,13 @@ def hill_model() -> tuple[list[str], Callable[[np.ndarray], np.ndarray]]:
     -------
     The genes, in the model file's order, and the function from a state to its rates (built once, cached).
     """
-    import pathreg
-    from pathreg.datasets._krumsiek11 import _scanpy_sim_model_path
+    import scanpy
 
+    import pathreg
+
+    model_file = Path(scanpy.__file__).parent / "sim_models" / "krumsiek11.txt"  # read by krumsiek11_network too
     rules, inverse_step = {}, None
-    for line in _scanpy_sim_model_path().read_text(encoding="utf-8").splitlines():
+    for line in model_file.read_text(encoding="utf-8").splitlines():
         if line.startswith("# coupling list:"):
             break
         if "invTimeStep =" in line:
@@ -107,20 +110,23 @@ def hill_knockout(rates, genes: list[str], x0: np.ndarray, knockout: str | None,
 
 
 def first_bins(adata, model) -> dict[str, np.ndarray]:
-    """Each lineage's first bin mean, in ``adata.var_names`` order, with the bins of the fit."""
-    from pathreg._utils import lineage_table
-    from pathreg.tl._binning import bin_lineages
+    """Each lineage's first bin mean, in ``adata.var_names`` order, with the bins of the fit.
+
+    The bins are rebuilt with :meth:`pathreg.tl.DynamicsProblem.from_anndata` from the fit's settings (recorded
+    in ``model.metadata``), over all genes: ``adata`` must be the data the model was fitted on.
+    """
+    import pathreg
 
     metadata = model.metadata
-    scaled = (adata.obs[metadata["time_key"]].to_numpy() - metadata["time_offset"]) / metadata["time_span"]
-    bins = bin_lineages(
-        scaled,
-        np.asarray(adata.X),
-        lineage_table(adata, "lineages"),
+    problem = pathreg.tl.DynamicsProblem.from_anndata(
+        adata,
+        time_key=metadata["time_key"],
+        lineage_key="lineages",
         n_bins=metadata["n_bins"],
         time_scale=metadata["time_scale"],
     )
-    return {lineage.name: lineage.means[0] for lineage in bins}
+    order = pd.Index(problem.state_genes).get_indexer(adata.var_names)  # the state genes are sorted by name
+    return {lineage.name: lineage.means[0][order] for lineage in problem.bins}
 
 
 def sign_agreement(adata, model, *, threshold: float = THRESHOLD) -> list[dict]:

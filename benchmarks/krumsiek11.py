@@ -36,7 +36,7 @@ VARIANTS: Mapping[str, tuple[bool, Mapping]] = read_only(
         "20 bins instead of 40": (True, {"n_bins": 20}),
         "lambda 1 instead of 3": (True, {"lambda_": 1.0}),
         "lambda 10 instead of 3": (True, {"lambda_": 10.0}),
-        "no weight decay": (True, {"weight_decay": 0.0}),
+        "no weight decay": (True, {"training": {"weight_decay": 0.0}}),
         "method none (no sparsity)": (True, {"method": "none"}),
         "method cnode": (True, {"method": "cnode", "lambda_": 1e-3}),
     }

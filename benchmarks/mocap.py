@@ -94,7 +94,7 @@ TRAINING = read_only(
         "curriculum_epochs": 150,
         "regime": "sparse",
         "n_epochs": 100,
-        "finetune_epochs": 10,
+        "refit_epochs": 10,
         "select": "last",
         "early_stopping": False,
         "min_delta": 1e-3,

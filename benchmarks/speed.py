@@ -139,36 +139,30 @@ def bone_marrow_training_batch(path: str | None = None):
 class PathregProblem:
     """A fit of :func:`pathreg.tl.fit_dynamics` taken apart: the model, its trajectories and training options.
 
-    Built exactly as ``fit_dynamics(adata, method=method, **options)`` builds them, so that steps can be timed
-    and the model scored while it trains.
+    Built with the public pieces of :func:`pathreg.tl.fit_dynamics` (:class:`pathreg.tl.DynamicsProblem`,
+    :class:`pathreg.tl.FitSettings`, :func:`pathreg.tl.build_member`) exactly as it builds one member with the
+    bone-marrow options (``options`` override them), so that steps can be timed and the model scored while it
+    trains.
     """
 
-    def __init__(self, adata, method: str, *, lambda_: float | None, device: torch.device, seed: int = 0, **options):
-        from benchmarks.bone_marrow import FIT_OPTIONS
-        from pathreg.models import get_regularizer
-        from pathreg.tl import DEFAULT_TRAINING
-        from pathreg.tl._binning import shooting_windows
-        from pathreg.tl._fit import _build_model, _prepare
+    def __init__(
+        self, adata, method: str, *, lambda_: float | None, device: torch.device, seed: int = 0, **options
+    ) -> None:
+        import pathreg
+        from benchmarks.bone_marrow import LINEAGE_KEY, PROBLEM_OPTIONS, method_options
 
-        options = {**FIT_OPTIONS, **options}
-        self.problem = _prepare(
+        options = method_options(method, options)
+        self.problem = pathreg.tl.DynamicsProblem.from_anndata(
             adata,
-            time_key=options["time_key"],
-            lineage_key=options["lineage_key"],
-            regulators=options.get("regulators"),
-            targets=None,
-            prior=None,
-            layer=None,
-            n_bins=options["n_bins"],
-            time_scale=options["time_scale"],
+            lineage_key=LINEAGE_KEY,
+            regulators=options.pop("regulators", None),
+            **{name: options.pop(name) for name in PROBLEM_OPTIONS},
         )
-        regularizer_options = {} if lambda_ is None else {"lambda_": lambda_}
-        self.regularizer = get_regularizer(method, **regularizer_options)
-        self.model = _build_model(
-            self.problem, self.regularizer, seed, options.get("hidden", (32,)), "tanh", "rk4", decay=True
-        )
-        self.data = shooting_windows(self.problem.bins, options["window"])
-        self.training = {**DEFAULT_TRAINING["shooting"], "gate_lr": options["gate_lr"]}
+        settings = pathreg.tl.FitSettings.from_options(options, method=method, lambda_=lambda_, seed=seed)
+        self.regularizer = settings.regularizer()
+        self.model = pathreg.tl.build_member(self.problem, settings, seed=seed)
+        self.data = self.problem.shooting_windows(settings.window)
+        self.training = settings.training
         self.device = device
         self.seed = seed
         values = np.asarray(adata.X)[:, self.problem.state_columns]
@@ -181,16 +175,15 @@ class PathregProblem:
         """Run :func:`pathreg.models.fit` for up to ``n_epochs`` with ``callback`` after every epoch."""
         from pathreg.models import fit
 
-        training = {**self.training, "n_epochs": n_epochs, **overrides}
         return fit(
             self.model,
             self.data,
             regularizer=self.regularizer,
+            settings=self.training.replace(n_epochs=n_epochs, **overrides),
             device=self.device,
             seed=self.seed,
             progress=False,
             callback=callback,
-            **training,
         )
 
     @torch.no_grad()

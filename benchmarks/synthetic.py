@@ -66,7 +66,7 @@ TRAINING = read_only(
         "sparsification_scales": SPARSIFICATION_PATH,
         "n_epochs": 600,
         "polish_epochs": 60,
-        "finetune_epochs": 4,
+        "refit_epochs": 4,
         "select": "bic",
         "early_stopping": True,
         "patience": 1000,

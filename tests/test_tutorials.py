@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-TUTORIALS = sorted((Path(__file__).parents[1] / "tutorials").glob("*.ipynb"))
+ROOT = Path(__file__).parents[1]
+TUTORIALS = sorted((ROOT / "tutorials").glob("*.ipynb"))
 
 
 def _bone_marrow() -> None:
@@ -27,7 +29,9 @@ DATA_NEEDED = {"bone_marrow_generalization": _bone_marrow, "motion_capture": _cm
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", TUTORIALS, ids=[path.stem for path in TUTORIALS])
-def test_tutorial_runs(path, tmp_path):
+def test_tutorial_runs(path, tmp_path, monkeypatch):
+    # the notebooks run in tmp_path; the kernel finds the repository's benchmarks/ folder on PYTHONPATH
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     if path.stem in DATA_NEEDED:
         try:
             DATA_NEEDED[path.stem]()

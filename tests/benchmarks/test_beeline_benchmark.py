@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from benchmarks import beeline
 
+from benchmarks import beeline
 from pathreg.datasets import read_beeline, read_beeline_ranked_edges, write_beeline_ranked_edges
 
 _SHARED = Path(os.environ.get("PATHREG_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
@@ -164,7 +164,7 @@ def test_run_end_to_end_on_a_tiny_dataset(tmp_path):
     peers = tmp_path / "peers"
     _write_ranking(peers / relpath / "TRUTH" / "rankedEdges.csv", [("g1", "g2", 1.0), ("g2", "g3", 1.0)])
     output = tmp_path / "out"
-    scores = beeline.run(inputs, peer_dir=peers, output=output, n_bins=5, n_epochs=50, n_seeds=1)
+    scores = beeline.run(inputs, peer_dir=peers, output=output, n_bins=5, training={"n_epochs": 50}, n_seeds=1)
     assert list(scores.columns) == list(beeline.COLUMNS)
     assert scores["method"].tolist() == ["pathreg", "TRUTH"]
     assert scores["network"].tolist() == ["toy", "toy"]

@@ -8,6 +8,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+
 from benchmarks import bone_marrow as benchmark
 
 
@@ -87,8 +88,7 @@ def test_run_end_to_end_on_two_synthetic_batches():
         adata,
         methods=["pathreg", "none"],
         test_batches=["s2d1", "s3d6"],  # s3d6 absent: skipped
-        n_epochs=5,
-        n_bins=8,
+        fit_kwargs={"training": {"n_epochs": 5}, "n_bins": 8},
         models=models,
     )
     assert set(results["batch"]) == {"s1d2", "s2d1"}
@@ -103,7 +103,13 @@ def test_run_end_to_end_on_two_synthetic_batches():
         rows = results[results["method"] == method]
         assert rows["spurious_feature_sparsity"].to_numpy() == pytest.approx(expected)
     assert "| s2d1 | test | 1 |" in benchmark.summary_table(results)
-    prior = benchmark.run(adata, methods=["pathreg"], prior=True, test_batches=["s2d1"], n_epochs=5, n_bins=8)
+    prior = benchmark.run(
+        adata,
+        methods=["pathreg"],
+        prior=True,
+        test_batches=["s2d1"],
+        fit_kwargs={"training": {"n_epochs": 5}, "n_bins": 8},
+    )
     assert (prior["spurious_feature_sparsity"] == 1.0).all()  # no edge outside the prior
     model, fitted = models[("pathreg", 0)]
     frame = benchmark.lineage_adjacency(model, fitted, "A")
@@ -156,3 +162,12 @@ def test_shared_data_protocol_sizes():
     assert (after == before - 30).all()
     assert adata.X.min() >= 0.0
     assert adata.X.max() <= 1.0
+
+
+def test_method_options_merge_the_training_settings():
+    options = benchmark.method_options("grouplasso", {"training": {"n_epochs": 7}, "n_bins": 8})
+    assert options["training"] == {"gate_lr": 0.1, "n_epochs": 7}
+    assert options["hidden"] == (8,)
+    assert options["n_bins"] == 8
+    assert options["objective"] == "shooting"
+    assert dict(benchmark.FIT_OPTIONS["training"]) == {"gate_lr": 0.1}  # the table itself is unchanged

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from benchmarks import knockouts
 
 import pathreg
+from benchmarks import knockouts
 
 
 def test_hill_model_reproduces_the_first_steps_of_the_bundled_data():
@@ -31,7 +31,7 @@ def test_a_knocked_out_gene_stays_at_zero_and_acts_on_its_targets():
 
 def test_sign_agreement_of_a_tiny_fit_has_both_gene_sets():
     adata = knockouts.prepare(fate=True)
-    model = pathreg.tl.fit_dynamics(adata, lineage_key="lineages", n_seeds=1, n_epochs=50, progress=False)
+    model = pathreg.tl.fit_dynamics(adata, lineage_key="lineages", n_seeds=1, training={"n_epochs": 50}, progress=False)
     records = knockouts.sign_agreement(adata, model)
     assert [record["genes"] for record in records] == ["all", "direct"]
     for record in records:

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from benchmarks import mocap
 
+from benchmarks import mocap
 from pathreg.datasets import Motion
 
 TINY_TRAINING = {
@@ -17,7 +17,7 @@ TINY_TRAINING = {
     "curriculum": (),
     "regime": "sparse",
     "n_epochs": 3,
-    "finetune_epochs": 1,
+    "refit_epochs": 1,
     "select": "last",
     "early_stopping": False,
 }

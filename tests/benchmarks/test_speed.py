@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
 from benchmarks import speed
 from benchmarks.reference import ReferenceTrainer, ReferenceVectorField, initial_state
 

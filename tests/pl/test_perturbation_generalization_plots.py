@@ -12,8 +12,8 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 import pathreg
-from pathreg.pl._perturbation import DOWN_COLOR, UP_COLOR, ZERO_COLOR
 from pathreg._utils import GENERALIZATION_COLUMNS, PERTURBATION_COLUMNS
+from pathreg.pl._perturbation import DOWN_COLOR, UP_COLOR, ZERO_COLOR
 
 
 @pytest.fixture(autouse=True)

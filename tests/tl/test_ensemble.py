@@ -67,7 +67,8 @@ def test_save_load_keeps_every_member(fate_fit, tmp_path):
     path = tmp_path / "fit.pt"
     ensemble.save(path)
     loaded = pathreg.models.load(path)
-    assert isinstance(loaded, Ensemble) and len(loaded) == len(ensemble)
+    assert isinstance(loaded, Ensemble)
+    assert len(loaded) == len(ensemble)
     assert loaded.metadata == ensemble.metadata
     assert torch.load(path, weights_only=True)["format_version"] == ENSEMBLE_FORMAT_VERSION
     before, after = adata.copy(), adata.copy()
@@ -97,7 +98,8 @@ def test_single_model_file_loads_as_an_ensemble_of_one(fate_fit, tmp_path):
     path = tmp_path / "member.pt"
     save_model(ensemble[0], path, metadata=ensemble.metadata)
     loaded = pathreg.models.load(path)
-    assert len(loaded) == 1 and loaded.metadata == ensemble.metadata
+    assert len(loaded) == 1
+    assert loaded.metadata == ensemble.metadata
     for (name, value), (_, original) in zip(
         loaded[0].state_dict().items(), ensemble[0].state_dict().items(), strict=True
     ):

@@ -2,7 +2,6 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from scipy import sparse
 from tl_helpers import QUICK, assert_unchanged, snapshot
 

@@ -48,8 +48,8 @@ def method_comparison(
     Parameters
     ----------
     results
-        One row per run, e.g. the CSV of ``python -m pathreg.benchmarks.synthetic`` (``method_key="method"``)
-        or of ``python -m pathreg.benchmarks.krumsiek11`` (``method_key="variant"``).
+        One row per run, e.g. the CSV of ``python -m benchmarks.synthetic`` (``method_key="method"``)
+        or of ``python -m benchmarks.krumsiek11`` (``method_key="variant"``).
     method_key
         Column naming the method of each row.
     metrics

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pathreg.metrics import spurious_feature_sparsity
 from pathreg.models import METHODS
 
 from .._settings import logger
@@ -18,14 +19,6 @@ from ._problem import DynamicsProblem
 from ._settings import FitSettings, split_fit_options
 
 COLUMNS = GENERALIZATION_COLUMNS
-
-
-def _spurious_sparsity(adjacency: np.ndarray, regulator_columns: np.ndarray, spurious: np.ndarray) -> float:
-    """Fraction of (target, spurious input) dependencies that are exactly zero; NaN without spurious inputs."""
-    columns = regulator_columns & spurious
-    if not columns.any():
-        return float("nan")
-    return float(np.mean(adjacency[:, columns] == 0))
 
 
 def _evaluation_bins(cells, lineage_key: str | None, n_bins: int) -> int:
@@ -138,7 +131,9 @@ def _rows(data, batches, result, train_batches, test_batches, lineage_key, spuri
     regulator_columns = np.zeros(data.n_vars, dtype=bool)
     regulator_columns[result.problem.state_columns[result.problem.input_index]] = True
     adjacency = result.full_adjacency()
-    spurious_sparsity = float("nan") if spurious is None else _spurious_sparsity(adjacency, regulator_columns, spurious)
+    spurious_sparsity = (
+        float("nan") if spurious is None else spurious_feature_sparsity(adjacency, regulator_columns, spurious)
+    )
     rows = []
     for batch in train_batches + test_batches:
         cells = data[(batches == batch).to_numpy()].copy()

@@ -24,7 +24,6 @@ from pathreg.models import (
 )
 
 from .._utils import close_matches
-from ._binning import derivative_estimates, shooting_windows
 from ._problem import DynamicsProblem
 
 
@@ -105,7 +104,7 @@ class Collocation(Objective):
     default_lambdas = MappingProxyType({"pathreg": 3.0, "l0": 3.0})
 
     def train(self, model, problem, regularizer, settings, *, window, device, seed, progress) -> History:  # noqa: D102
-        states, derivatives = derivative_estimates(problem.bins)
+        states, derivatives = problem.derivative_estimates()
         return fit_collocation(
             model,
             states,
@@ -128,7 +127,7 @@ class Shooting(Objective):
     defaults = ShootingSettings(n_epochs=600, lr=1e-2, lr_schedule="cosine", early_stopping=False)
 
     def train(self, model, problem, regularizer, settings, *, window, device, seed, progress) -> History:  # noqa: D102
-        data = shooting_windows(problem.bins, window)
+        data = problem.shooting_windows(window)
         return fit(model, data, regularizer=regularizer, settings=settings, device=device, seed=seed, progress=progress)
 
 

@@ -7,7 +7,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import torch
 from anndata import AnnData
+
+from pathreg.models import Trajectories
 
 from .._utils import (
     GeneSpec,
@@ -20,7 +23,7 @@ from .._utils import (
     prior_mask,
     time_values,
 )
-from ._binning import LineageBins, bin_lineages, scale_time
+from ._binning import LineageBins, bin_lineages, derivative_estimates, scale_time, shooting_windows
 
 TIME_SCALES = ("rank", "pseudotime")
 """Model time of a cell: its rank along its lineage, or its (scaled) pseudotime."""
@@ -152,6 +155,14 @@ class DynamicsProblem:
     def bin_means(self) -> np.ndarray:
         """All lineages' bin means stacked, ``(total bins, n_state)``: the states the network is read at."""
         return np.concatenate([lineage.means for lineage in self.bins])
+
+    def shooting_windows(self, window: int | None) -> Trajectories:
+        """Training trajectories: from every bin over the next ``window`` bins (``None``: whole lineages)."""
+        return shooting_windows(self.bins, window)
+
+    def derivative_estimates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bin means and their finite-difference time derivatives along each lineage (collocation's data)."""
+        return derivative_estimates(self.bins)
 
     def ensemble_metadata(self) -> dict:
         """What an :class:`~pathreg.models.Ensemble` fitted on this problem records about it."""

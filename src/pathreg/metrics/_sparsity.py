@@ -1,0 +1,34 @@
+"""How much of a network's dependence on inputs that should not matter was pruned."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def spurious_feature_sparsity(adjacency: np.ndarray, regulators: np.ndarray, spurious: np.ndarray) -> float:
+    """Fraction of the dependencies on spurious inputs that are exactly zero (PathReg paper, bone marrow).
+
+    Parameters
+    ----------
+    adjacency
+        ``(n_vars, n_vars)`` target x regulator matrix (e.g. ``adata.varp["pathreg_adjacency"]``).
+    regulators
+        Boolean ``(n_vars,)``: the inputs of the fit.
+    spurious
+        Boolean ``(n_vars,)``: inputs that should regulate nothing (e.g. genes that are not TFs).
+
+    Returns
+    -------
+    The fraction of zero entries in the columns that are both regulators and spurious; NaN without such
+    columns.
+
+    Examples
+    --------
+    >>> adjacency = np.array([[0.0, 0.5, 0.0], [0.2, 0.0, 0.3], [0.0, 0.0, 0.0]])
+    >>> spurious_feature_sparsity(adjacency, np.array([True, True, True]), np.array([False, True, True]))
+    0.8333333333333334
+    """
+    columns = np.asarray(regulators, dtype=bool) & np.asarray(spurious, dtype=bool)
+    if not columns.any():
+        return float("nan")
+    return float(np.mean(np.asarray(adjacency)[:, columns] == 0))
