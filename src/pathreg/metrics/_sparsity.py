@@ -26,7 +26,7 @@ def spurious_feature_sparsity(adjacency: np.ndarray, regulators: np.ndarray, spu
     --------
     >>> adjacency = np.array([[0.0, 0.5, 0.0], [0.2, 0.0, 0.3], [0.0, 0.0, 0.0]])
     >>> spurious_feature_sparsity(adjacency, np.array([True, True, True]), np.array([False, True, True]))
-    0.8333333333333334
+    0.6666666666666666
     """
     columns = np.asarray(regulators, dtype=bool) & np.asarray(spurious, dtype=bool)
     if not columns.any():
