@@ -34,6 +34,7 @@ def run(output_dir: str | Path = ".", *, seed: int = 0, progress: bool = True) -
     import pandas as pd
 
     import pathreg
+    from pathreg._utils import Key, stored_adjacency
     from pathreg.metrics import pearson_network, random_forest_network, score_network
 
     output_dir = Path(output_dir)
@@ -50,7 +51,7 @@ def run(output_dir: str | Path = ".", *, seed: int = 0, progress: bool = True) -
     expression = adata.X
     rows = []
     networks = {
-        "pathreg": (adata.varp["pathreg_adjacency"], fit_seconds),
+        "pathreg": (stored_adjacency(adata, Key.DEFAULT), fit_seconds),
         "|pearson|": (pearson_network(expression), None),
     }
     start = time.perf_counter()

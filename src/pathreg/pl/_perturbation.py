@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from pathreg._utils import PERTURBATION_COLUMNS as COLUMNS
-from pathreg._utils import close_matches, resolve_modality, uns_record
+from pathreg._utils import Key, close_matches, resolve_modality, uns_record
 
 from ._utils import finish
 
@@ -22,7 +22,7 @@ ZERO_COLOR = "#9e9e9e"
 """Bars of genes that do not change."""
 
 
-def perturbation_frame(adata, *, key: str = "pathreg_perturbation", mod: str | None = None) -> pd.DataFrame:
+def perturbation_frame(adata, *, key: str = Key.perturbation(Key.DEFAULT), mod: str | None = None) -> pd.DataFrame:
     """The table stored by :func:`pathreg.tl.perturb` in ``adata.uns[key]`` as a DataFrame."""
     adata = resolve_modality(adata, mod)
     record = uns_record(
@@ -54,7 +54,7 @@ def _title(adata, key: str) -> str:
 def perturbation(
     adata,
     *,
-    key: str = "pathreg_perturbation",
+    key: str = Key.perturbation(Key.DEFAULT),
     lineage: str | Sequence[str] | None = None,
     top: int | None = 20,
     value: str = "delta_final",
