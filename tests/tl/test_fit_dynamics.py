@@ -25,7 +25,10 @@ def test_contract_of_written_results(fitted):
     assert set(record) >= {"params", "history", "metrics", "regulators", "targets", "lineages"}
     assert set(record["metrics"]["lineage_mse"]) == {"Mo", "Ery"}
     assert len(record["history"]["loss"]) == QUICK["training"]["n_epochs"]
-    assert 0.0 <= record["metrics"]["feature_sparsity"] <= 1.0
+    rows = adata.var_names.get_indexer(list(record["targets"]))
+    columns = adata.var_names.get_indexer(list(record["regulators"]))
+    block = np.asarray(adjacency)[np.ix_(rows, columns)]
+    assert record["metrics"]["feature_sparsity"] == pytest.approx(float(np.mean(block == 0)))
     assert record["params"]["method"] == "pathreg"
     assert model.metadata["state_genes"] == sorted(adata.var_names)  # fitted in name order
 

@@ -65,7 +65,12 @@ def test_same_dynamics_generalize_and_other_dynamics_do_not(batches):
     assert mse["a"] < 1e-3
     assert mse["b"] < 1e-2
     assert mse["c"] > 30 * mse["b"]
-    assert 0.0 <= table["spurious_feature_sparsity"].iloc[0] <= 1.0
+    # the same fit through fit_dynamics: the share of exact zeros in the spurious input's column
+    train = adata[(adata.obs["batch"] == "a").to_numpy()].copy()
+    pathreg.tl.fit_dynamics(train, method="none", **LINEAR_FIT)
+    adjacency = np.asarray(train.varp["pathreg_adjacency"])
+    expected = pathreg.metrics.spurious_feature_sparsity(adjacency, np.ones(4, dtype=bool), train.var["spurious"])
+    assert table["spurious_feature_sparsity"].iloc[0] == pytest.approx(expected)
     stored = adata.uns["generalization"]["table"]
     assert list(stored["batch"]) == list(table["batch"])
 

@@ -8,7 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pathreg.models import ACTIVATIONS, METHODS, SOLVERS, Regularizer, get_regularizer
+from pathreg.models import (
+    ACTIVATIONS,
+    METHODS,
+    SOLVERS,
+    CollocationSettings,
+    Regularizer,
+    ShootingSettings,
+    get_regularizer,
+)
 
 from .._utils import check_choice, close_matches
 from ._objectives import OBJECTIVES
@@ -49,7 +57,7 @@ class FitSettings:
     solver: str = "rk4"
     lambda_: float | None = None
     regularizer_options: Mapping[str, Any] = field(default_factory=dict)
-    training: Any = None
+    training: Mapping[str, Any] | CollocationSettings | ShootingSettings | None = None
     window: int | None = 2
     normalize: bool = True
     seed: int = 0
