@@ -118,7 +118,7 @@ class DynamicsProblem:
         target_genes = [gene for gene, column in zip(state_genes, state_columns, strict=True) if target_mask[column]]
         used = lineages.to_numpy().any(axis=1)
         check_finite_time(time, used, time_key)
-        values = expression(adata, layer, columns=state_columns, cells=used, stacklevel=5)
+        values = expression(adata, layer, columns=state_columns, cells=used, stacklevel=4)
         scaled_time, offset, span = scale_time(time, used)
         bins = bin_lineages(scaled_time, values, lineages, n_bins=n_bins, time_scale=time_scale)
         allowed = None

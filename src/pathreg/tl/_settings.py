@@ -152,14 +152,14 @@ def split_fit_options(options: Mapping[str, Any] | None) -> tuple[dict, dict, di
     """
     options = dict(options or {})
     settings_names = [f.name for f in dataclasses.fields(FitSettings)]
-    valid = [*PROBLEM_OPTIONS, *settings_names, *RUNTIME_OPTIONS]
+    groups = (PROBLEM_OPTIONS, settings_names, RUNTIME_OPTIONS)
+    valid = [name for names in groups for name in names]
     for name in options:
         if name not in valid:
             raise ValueError(
                 f"Unknown fit option {name!r}.{close_matches(name, valid)} Valid names are {sorted(valid)}."
             )
-    pick = lambda names: {name: options[name] for name in names if name in options}  # noqa: E731
-    return pick(PROBLEM_OPTIONS), pick(settings_names), pick(RUNTIME_OPTIONS)
+    return tuple({name: options[name] for name in names if name in options} for names in groups)
 
 
 def _positive_integer(value) -> bool:
