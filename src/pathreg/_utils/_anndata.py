@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from anndata import AnnData
 from scipy import sparse
 
 from .._settings import logger
 from ._keys import Key
 from ._names import close_matches
+
+if TYPE_CHECKING:
+    from anndata import AnnData
 
 GeneSpec = str | Sequence[str] | None
 
@@ -30,6 +33,8 @@ def uns_record(adata: AnnData, key: str, *, field: str, what: str, hint: str) ->
 
 def resolve_modality(data, mod: str | None) -> AnnData:
     """The AnnData to work on: ``data`` itself, or the modality ``mod`` of a MuData."""
+    from anndata import AnnData  # here, so that the engine can use the name helpers without AnnData
+
     if isinstance(data, AnnData):
         if mod is not None:
             raise ValueError(f"mod={mod!r} was given, but the data is an AnnData, not a MuData; leave mod=None.")

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torchdiffeq import odeint
 
+from .._utils import check_choice
 from ._gates import GatedLinear
 from ._trajectories import Trajectories
 from ._vector_fields import LassoNetVectorField, capture_config
@@ -87,7 +88,7 @@ def check_solver(name: str, step_size: float | None) -> None:
         The step of a fixed-grid solver, or ``None``.
     """
     if name not in SOLVERS:
-        raise ValueError(f"Unknown solver {name!r}; valid names are {list(SOLVERS)}.")
+        check_choice(name, SOLVERS, "solver")
     if step_size is not None and not step_size > 0:
         raise ValueError(f"step_size must be positive, got {step_size}.")
 

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._utils import check_choice
 from ._proximal import group_soft_threshold, hier_prox
 from ._vector_fields import GroupLassoVectorField, LassoNetVectorField, MLPVectorField, path_adjacency_mean
 
@@ -285,6 +286,5 @@ def get_regularizer(method: str | Regularizer, **options) -> Regularizer:
         if options:
             raise ValueError("Options can only be given with a method name, not with a Regularizer instance.")
         return method
-    if method not in REGULARIZERS:
-        raise ValueError(f"Unknown method {method!r}; valid names are {list(REGULARIZERS)}.")
+    check_choice(method, REGULARIZERS, "method")
     return REGULARIZERS[method](**options)

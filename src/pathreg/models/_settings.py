@@ -9,13 +9,13 @@ for :func:`~pathreg.models.fit_collocation`. :meth:`~ShootingSettings.replace` d
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, Self
 
+from .._utils import close_matches
 from ._graphs import GraphMode, check_graph_mode
 
 Regime = Literal["sparse", "iterative"]
@@ -46,7 +46,7 @@ class _TrainingSettings:
         for name in changes:
             if name not in valid:
                 hint = self._former_names.get(name)
-                advice = f" It is now {hint}." if hint else _did_you_mean(name, valid)
+                advice = f" It is now {hint}." if hint else close_matches(name, valid)
                 raise ValueError(f"Unknown {type(self).__name__} option {name!r}.{advice} Valid names are {valid}.")
         return dataclasses.replace(self, **changes)
 
@@ -79,11 +79,6 @@ def with_options(settings: _TrainingSettings | None, settings_class: type, optio
     elif not isinstance(settings, settings_class):
         raise TypeError(f"settings must be a {settings_class.__name__} or None, got {type(settings).__name__}.")
     return settings.replace(**options) if options else settings
-
-
-def _did_you_mean(name: str, valid: Iterable[str]) -> str:
-    matches = difflib.get_close_matches(name, list(valid))
-    return f" Did you mean {' or '.join(repr(match) for match in matches)}?" if matches else ""
 
 
 def _check_choice(value: Any, choices: tuple, name: str) -> None:
