@@ -262,6 +262,7 @@ def run(
                     result.full_adjacency(), regulators, ~adata.var[spurious_key].to_numpy(dtype=bool)
                 )
             )
+            feature_sparsity = float(result.metrics()["feature_sparsity"])
             for batch in list(train_batches) + test_batches:
                 errors = evaluate(result.ensemble, adata, batch, batch_key=batch_key, lineage_key=LINEAGE_KEY)
                 for record in errors.to_dict("records"):
@@ -273,7 +274,7 @@ def run(
                             "batch": batch,
                             "split": "train" if batch in train_batches else "test",
                             **record,
-                            "feature_sparsity": float(result.metrics()["feature_sparsity"]),
+                            "feature_sparsity": feature_sparsity,
                             "spurious_feature_sparsity": spurious,
                             "seconds": seconds,
                         }

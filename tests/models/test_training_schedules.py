@@ -118,7 +118,7 @@ def test_select_bic_needs_refits(cascade):
     model, regularizer = _model("pathreg")
     with pytest.raises(ValueError, match="refit_epochs"):
         fit(model, cascade, regularizer=regularizer, n_epochs=2, select="bic", **QUICK)
-    with pytest.raises(ValueError, match="select must be"):
+    with pytest.raises(ValueError, match="Unknown select 'best'; valid names are"):
         fit(model, cascade, regularizer=regularizer, n_epochs=2, select="best", **QUICK)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, Self
 
-from .._utils import close_matches
+from .._utils import check_choice, close_matches
 from ._graphs import GraphMode, check_graph_mode
 
 Regime = Literal["sparse", "iterative"]
@@ -79,11 +79,6 @@ def with_options(settings: _TrainingSettings | None, settings_class: type, optio
     elif not isinstance(settings, settings_class):
         raise TypeError(f"settings must be a {settings_class.__name__} or None, got {type(settings).__name__}.")
     return settings.replace(**options) if options else settings
-
-
-def _check_choice(value: Any, choices: tuple, name: str) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
 
 
 def _check_at_least(value: Any, minimum: int, name: str, *, optional: bool = False) -> None:
@@ -219,23 +214,23 @@ class ShootingSettings(_TrainingSettings):
         _check_positive(self.gate_lr, "gate_lr", optional=True)
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be non-negative, got {self.weight_decay!r}.")
-        _check_choice(self.lr_schedule, LR_SCHEDULES, "lr_schedule")
+        check_choice(self.lr_schedule, LR_SCHEDULES, "lr_schedule")
         _check_at_least(self.lr_patience, 0, "lr_patience")
         _check_at_least(self.patience, 1, "patience")
         if not self.min_delta >= 0:
             raise ValueError(f"min_delta must be non-negative, got {self.min_delta!r}.")
         _check_positive(self.clip_grad_norm, "clip_grad_norm", optional=True)
-        _check_choice(self.polish, POLISH_OPTIMIZERS, "polish")
+        check_choice(self.polish, POLISH_OPTIMIZERS, "polish")
         _check_at_least(self.polish_epochs, 1, "polish_epochs", optional=True)
         check_graph_mode(self.cuda_graph)
 
     def _check_schedule(self) -> None:
-        _check_choice(self.regime, REGIMES, "regime")
+        check_choice(self.regime, REGIMES, "regime")
         if any(not 0 < fraction < 1 for fraction in self.curriculum):
             raise ValueError(f"curriculum fractions must lie in (0, 1), got {list(self.curriculum)}.")
         _check_at_least(self.curriculum_epochs, 0, "curriculum_epochs")
         _check_at_least(self.refit_epochs, 0, "refit_epochs")
-        _check_choice(self.select, SELECTIONS, "select")
+        check_choice(self.select, SELECTIONS, "select")
         if self.select == "bic" and not self.refit_epochs:
             raise ValueError("select='bic' chooses among refits of the sparsification path; set refit_epochs > 0.")
 
