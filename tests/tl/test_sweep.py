@@ -162,3 +162,9 @@ def test_ray_connection_of_the_caller_is_kept(tiny):
         assert ray.is_initialized()  # started by the caller: left running
     finally:
         ray.shutdown()
+
+
+def test_fit_settings_refuse_an_option_the_caller_sets():
+    with pytest.raises(TypeError, match=r"\['seed'\] are set by the caller"):
+        pathreg.tl.FitSettings.from_options({"seed": 3, "n_seeds": 1}, seed=0)
+    assert pathreg.tl.FitSettings.from_options({"n_seeds": 1}, seed=4).seed == 4

@@ -81,17 +81,22 @@ class FitSettings:
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], **fixed) -> FitSettings:
-        """Settings from a dict of :func:`fit_dynamics` arguments (``fixed`` takes precedence).
+        """Settings from a dict of :func:`fit_dynamics` arguments and the ``fixed`` ones the caller sets itself.
 
         Raises
         ------
         ValueError
             For a name that is not a field (close matches listed).
+        TypeError
+            For a name in both ``options`` and ``fixed`` (it would be silently overridden).
         """
         valid = [f.name for f in dataclasses.fields(cls)]
         for name in options:
             if name not in valid:
                 raise ValueError(f"Unknown fit setting {name!r}.{close_matches(name, valid)} Valid names are {valid}.")
+        both = sorted(set(options) & set(fixed))
+        if both:
+            raise TypeError(f"{both} are set by the caller here; remove them from the fit options.")
         return cls(**{**options, **fixed})
 
     def replace(self, **changes) -> FitSettings:
