@@ -50,6 +50,8 @@ def test_defaults_are_those_of_fit_and_fit_collocation():
         "weight_decay": 0.0,
         "warmup_fraction": 0.0,
         "refit_fraction": 0.0,
+        "cell_weight": 1.0,
+        "batch_size": 256,
     }
 
 

@@ -22,7 +22,7 @@ from ._metrics import EPS, edge_scores, feature_sparsity, weight_sparsity
 from ._ode import SOLVERS, NeuralODE, SecondOrderNeuralODE, Solver, check_solver
 from ._proximal import group_soft_threshold, hier_prox, soft_threshold
 from ._pruning import PruningStep, prune_dependencies, solver_error
-from ._readout import normalize_targets, signed_strength, structural_support
+from ._readout import READOUTS, ablation_strength, normalize_targets, signed_strength, structural_support
 from ._regularizers import (
     METHODS,
     REGULARIZERS,
@@ -107,6 +107,8 @@ __all__ = [
     "sample_gates",
     "save_model",
     "signed_strength",
+    "ablation_strength",
+    "READOUTS",
     "soft_threshold",
     "solver_error",
     "structural_support",

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._utils import check_choice
 from ._clamped import ClampedODE
 from ._io import FORMAT_VERSION, build_model, model_payload, pathreg_version, read_model_file
-from ._readout import normalize_targets, self_loop_mask, signed_strength, structural_support
+from ._readout import READOUTS, normalize_targets, self_loop_mask, structural_support
 from ._training import evaluation_mode
 from ._trajectories import Trajectories
 
@@ -158,14 +159,22 @@ class Ensemble(nn.Module):
         return np.mean(solutions, axis=0)
 
     def signed_adjacency(
-        self, states: np.ndarray, *, normalize: bool = False, rows: np.ndarray | None = None
+        self,
+        states: np.ndarray,
+        *,
+        normalize: bool = False,
+        rows: np.ndarray | None = None,
+        readout: str = "jacobian",
     ) -> np.ndarray:
-        """Mean over the members of their signed strengths (:func:`signed_strength`) at ``states``.
+        """Mean over the members of their signed strengths at ``states``.
 
         Parameters
         ----------
         states
-            ``(n_points, state_dim)`` states at which the Jacobians are averaged (e.g. the bin means).
+            ``(n_points, state_dim)`` states over which the strengths are averaged (e.g. the bin means).
+        readout
+            ``"jacobian"``: :func:`signed_strength` (mean absolute Jacobian); ``"ablation"``:
+            :func:`ablation_strength` (change of production with the regulator held at its mean).
         normalize
             Scale each member's rows as :func:`normalize_targets` before averaging.
         rows
@@ -175,10 +184,11 @@ class Ensemble(nn.Module):
         -------
         ``(state_dim, n_inputs)`` float32, exactly zero where no member has a path.
         """
+        check_choice(readout, READOUTS, "readout")
         strengths = []
         for member in self.members:
             with evaluation_mode(member):
-                strength = signed_strength(member, states)
+                strength = READOUTS[readout](member, states)
             if rows is not None:
                 strength[~np.asarray(rows, dtype=bool)] = 0.0
             if normalize:

@@ -156,10 +156,13 @@ class GatedLinear(nn.Module):
         """The weight multiplied by the deterministic gates, whatever the mode."""
         return self.weight * deterministic_gates(self.log_alpha)
 
+    def current_weight(self) -> torch.Tensor:
+        """The gated weight :meth:`forward` uses now (the frozen one inside :meth:`frozen`)."""
+        return self._frozen_weight if self._frozen_weight is not None else self.effective_weight()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the gated linear map to ``x`` of shape ``(..., in_features)``."""
-        weight = self._frozen_weight if self._frozen_weight is not None else self.effective_weight()
-        return nn.functional.linear(x, weight, self.bias)
+        return nn.functional.linear(x, self.current_weight(), self.bias)
 
     @contextmanager
     def frozen(self):

@@ -146,13 +146,32 @@ class _ODEModel(nn.Module):
         mask = self.dependency_mask
         self.config["dependency_mask"] = None if mask is None else mask.cpu().tolist()
 
+    def _excluded(self) -> torch.Tensor | None:
+        """Per output, the input it must not see (its own state variable; ``-1``: none), or ``None``."""
+        return self._buffers.get("excluded_inputs")
+
+    def allowed_dependencies(self) -> torch.Tensor | None:
+        """``(n_outputs, n_inputs)`` boolean: the dependency mask without self-dependencies, or ``None``."""
+        mask, excluded = self.dependency_mask, self._excluded()
+        if excluded is None:
+            return mask
+        field = self.vector_field
+        own = torch.zeros(field.n_outputs, field.n_inputs, dtype=torch.bool, device=excluded.device)
+        rows = torch.nonzero(excluded >= 0).flatten()
+        own[rows, excluded[rows]] = True
+        return ~own if mask is None else mask & ~own
+
     def _field(self, t: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         """The vector field at ``inputs``, each output seeing only its allowed inputs."""
-        if self.dependency_mask is None:
-            return self.vector_field(t, inputs)
+        field, excluded = self.vector_field, self._excluded()
+        if excluded is not None and self.dependency_mask is None and hasattr(field, "forward_excluding"):
+            return field.forward_excluding(t, inputs, excluded)
+        mask = self.allowed_dependencies()
+        if mask is None:
+            return field(t, inputs)
         # output i sees only its allowed inputs: the diagonal of f over the masked copies
-        masked = inputs.unsqueeze(-2) * self.dependency_mask.to(inputs.dtype)
-        return self.vector_field(t, masked).diagonal(dim1=-2, dim2=-1)
+        masked = inputs.unsqueeze(-2) * mask.to(inputs.dtype)
+        return field(t, masked).diagonal(dim1=-2, dim2=-1)
 
     def outer_skip(self, model_input: torch.Tensor) -> torch.Tensor | None:
         """The outer skip connection of a LassoNet vector field at ``model_input`` (else ``None``)."""
@@ -164,7 +183,8 @@ class _ODEModel(nn.Module):
     def adjacency(self) -> torch.Tensor:
         """The vector field's ``(n_outputs, n_inputs)`` dependency matrix, zero outside the dependency mask."""
         adjacency = self.vector_field.adjacency()
-        return adjacency if self.dependency_mask is None else adjacency * self.dependency_mask
+        mask = self.allowed_dependencies()
+        return adjacency if mask is None else adjacency * mask
 
     def predict(self, trajectories: Trajectories) -> torch.Tensor:
         """Predict every trajectory from its initial state at its own time points.
@@ -213,6 +233,12 @@ class NeuralODE(_ODEModel):
         ``i`` is computed from its allowed inputs only, :math:`f(x \odot M_i)_i`, so forbidden dependencies
         are exactly absent from the dynamics and from :meth:`adjacency`. Costs ``n_outputs`` evaluations
         of the vector field per step, batched.
+    exclude_self
+        Production of state variable ``i`` does not depend on ``x_i`` itself (needs ``input_index``): only
+        the decay acts on a gene's own level. Without it a fit of rates near a steady state is trivially
+        ``f_i(x) = e^{\delta_i} x_i``. Self-dependencies are exactly absent from the dynamics and from
+        :meth:`adjacency`; MLP and group-lasso vector fields compute it at the cost of ``n_outputs`` hidden
+        vectors per state (:meth:`MLPVectorField.forward_excluding`).
 
     Examples
     --------
@@ -234,10 +260,13 @@ class NeuralODE(_ODEModel):
         step_size: float | None = None,
         decay: bool = False,
         dependency_mask: torch.Tensor | None = None,
+        exclude_self: bool = False,
     ) -> None:
         super().__init__()
         self.vector_field = vector_field
         n_inputs, n_outputs = vector_field.n_inputs, vector_field.n_outputs
+        if exclude_self and input_index is None and n_inputs != n_outputs:
+            raise ValueError("exclude_self needs input_index to know which input is each output's own variable.")
         self.log_decay = nn.Parameter(torch.zeros(n_outputs)) if decay else None
         if input_index is None:
             if n_inputs != n_outputs:
@@ -251,6 +280,7 @@ class NeuralODE(_ODEModel):
             if index.numel() != n_inputs or (index.numel() and (index.min() < 0 or index.max() >= n_outputs)):
                 raise ValueError(f"input_index must hold {n_inputs} indices into the {n_outputs} state variables.")
             self.register_buffer("input_index", index)
+        self.register_buffer("excluded_inputs", self._own_inputs(n_outputs) if exclude_self else None)
         self._register_dependency_mask(dependency_mask)
         self._init_solver(solver, rtol, atol, step_size)
         self.config = capture_config(
@@ -262,8 +292,16 @@ class NeuralODE(_ODEModel):
                 "input_index": None if input_index is None else self.input_index.tolist(),
                 "decay": decay,
                 "dependency_mask": None if self.dependency_mask is None else self.dependency_mask.tolist(),
+                "exclude_self": bool(exclude_self),
             }
         )
+
+    def _own_inputs(self, n_outputs: int) -> torch.Tensor:
+        """Per state variable, its position among the inputs, ``-1`` where it is not an input."""
+        own = torch.full((n_outputs,), -1, dtype=torch.long)
+        index = torch.arange(n_outputs) if self.input_index is None else self.input_index
+        own[index] = torch.arange(index.numel())
+        return own
 
     @property
     def state_dim(self) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 import torch
 from torch import nn
@@ -52,6 +54,55 @@ def signed_strength(model: nn.Module, states: np.ndarray) -> np.ndarray:
     strength = np.sign(jacobian.mean(axis=1)) * np.abs(jacobian).mean(axis=1)
     strength[~structural_support(model)] = 0.0
     return strength.astype(np.float32)
+
+
+@torch.no_grad()
+def ablation_strength(model: nn.Module, states: np.ndarray) -> np.ndarray:
+    r"""Signed regulatory strength by ablation: how much production changes when one regulator is held at its mean.
+
+    .. math::
+        S_{ij} = \operatorname{sign}\big(\overline{\partial f_i / \partial x_j}\big)\,
+                 \overline{\big(f_i(x) - f_i(x_{j \leftarrow \bar x_j})\big)^2}
+
+    averaged over the given ``states`` (``(n_points, n_state)``), where :math:`x_{j \leftarrow \bar x_j}` is
+    the state with regulator ``j`` replaced by its mean over ``states``. This is the part of target ``i``'s
+    modelled production that regulator ``j``'s variation explains, in the spirit of a random forest's
+    importance (the error a regressor loses without the input); unlike the mean absolute Jacobian it is not
+    dominated by steep slopes in regions with few states. Exactly zero where :func:`structural_support` has
+    no path (production then does not depend on ``x_j``). The decay term is excluded.
+
+    Returns
+    -------
+    ``(n_state, n_inputs)`` float32.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from pathreg.models import MLPVectorField, NeuralODE
+    >>> _ = torch.manual_seed(0)
+    >>> model = NeuralODE(MLPVectorField(2, 2, hidden=(4,)), solver="rk4")
+    >>> ablation_strength(model, np.random.default_rng(0).normal(size=(5, 2))).shape
+    (2, 2)
+    """
+    parameter = next(model.parameters())
+    state = torch.as_tensor(states, dtype=parameter.dtype, device=parameter.device)
+    inputs = model.select_inputs(state)
+    zero_time = torch.zeros((), dtype=parameter.dtype, device=parameter.device)
+    production = model.production(zero_time, inputs)
+    means = inputs.mean(0)
+    change = torch.empty(production.shape[1], inputs.shape[1], dtype=parameter.dtype, device=parameter.device)
+    for regulator in range(inputs.shape[1]):
+        ablated = inputs.clone()
+        ablated[:, regulator] = means[regulator]
+        change[:, regulator] = ((model.production(zero_time, ablated) - production) ** 2).mean(0)
+    strength = change.cpu().numpy()
+    with torch.enable_grad():
+        sign = np.sign(signed_strength(model, states))
+    return (sign * strength).astype(np.float32) * structural_support(model)
+
+
+READOUTS = MappingProxyType({"jacobian": signed_strength, "ablation": ablation_strength})
+"""The signed readouts of a fitted model's regulation by name (``readout=`` of :meth:`Ensemble.signed_adjacency`)."""
 
 
 def normalize_targets(strength: np.ndarray, self_loops: np.ndarray) -> np.ndarray:

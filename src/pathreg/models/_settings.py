@@ -260,12 +260,18 @@ class CollocationSettings(_TrainingSettings):
         Fraction of ``n_epochs`` at the end that refits the selected structure: deterministic gates, frozen
         ``log_alpha``, exact zeros kept, no penalty ("prune and refit", as ``refit_epochs`` of
         :class:`ShootingSettings`). :attr:`refit_epochs` steps.
+    cell_weight
+        Weight of the single-cell term of :func:`~pathreg.models.fit_collocation` (when it is given cells)
+        relative to the trajectory term.
+    batch_size
+        Cells per step of the single-cell term (a new random minibatch every step; ``None``: all cells), so
+        that a step costs the same whatever the number of cells.
 
     Raises
     ------
     ValueError
         For an invalid value (``n_epochs < 1``, ``lr <= 0``, fractions outside ``[0, 1]`` or summing to more
-        than 1).
+        than 1, a negative ``cell_weight``, ``batch_size < 1``).
 
     Examples
     --------
@@ -287,9 +293,15 @@ class CollocationSettings(_TrainingSettings):
     weight_decay: float = 0.0
     warmup_fraction: float = 0.0
     refit_fraction: float = 0.0
+    cell_weight: float = 1.0
+    batch_size: int | None = 256
 
     def __post_init__(self) -> None:
         _check_at_least(self.n_epochs, 1, "n_epochs")
+        if self.batch_size is not None:
+            _check_at_least(self.batch_size, 1, "batch_size")
+        if not self.cell_weight >= 0:
+            raise ValueError(f"cell_weight must be non-negative, got {self.cell_weight!r}.")
         _check_positive(self.lr, "lr")
         _check_positive(self.gate_lr, "gate_lr", optional=True)
         if not self.weight_decay >= 0:

@@ -9,7 +9,7 @@ from ._ensemble_fit import FitResult, build_member, fit_ensemble
 from ._fit import fit_dynamics
 from ._generalization import evaluate_generalization
 from ._grn import grn, to_networkx
-from ._objectives import OBJECTIVES, Collocation, Objective, Shooting
+from ._objectives import OBJECTIVES, Cells, Collocation, Objective, Shooting
 from ._perturb import perturb
 from ._predict import predict
 from ._problem import DynamicsProblem
@@ -19,6 +19,7 @@ from ._write import write_fit
 
 __all__ = [
     "OBJECTIVES",
+    "Cells",
     "Collocation",
     "DynamicsProblem",
     "FitResult",

@@ -94,6 +94,8 @@ class FitResult:
             "n_bins": problem.n_bins,
             "time_scale": problem.time_scale,
             "normalize": bool(settings.normalize),
+            "readout": settings.readout,
+            "velocity_key": "none" if problem.velocity_key is None else problem.velocity_key,
             "window": 0 if settings.window is None else int(settings.window),
             "objective": settings.objective,
             "n_seeds": int(settings.n_seeds),
@@ -131,6 +133,7 @@ def build_member(problem: DynamicsProblem, settings: FitSettings, *, seed: int) 
             solver=settings.solver,
             decay=settings.decay,
             dependency_mask=None if problem.allowed is None else torch.as_tensor(problem.allowed),
+            exclude_self=settings.objective_spec.exclude_self,
         )
 
 
@@ -226,7 +229,9 @@ def _fit_member(problem, settings: FitSettings, member: int, device, progress: b
 
 
 def _read_out(ensemble: Ensemble, problem: DynamicsProblem, settings: FitSettings, histories, device) -> FitResult:
-    strength = ensemble.signed_adjacency(problem.bin_means, normalize=settings.normalize, rows=problem.is_target)
+    strength = ensemble.signed_adjacency(
+        problem.bin_means, normalize=settings.normalize, rows=problem.is_target, readout=settings.readout
+    )
     predictions = predict_lineages(ensemble, problem.bins)
     bad = (["strength"] if not np.isfinite(strength).all() else []) + (
         ["predictions"] if any(not np.isfinite(p).all() for p in predictions) else []

@@ -32,9 +32,11 @@ def fit_dynamics(
     mod: str | None = None,
     n_bins: int = 40,
     time_scale: Literal["rank", "pseudotime"] = "rank",
-    objective: Literal["collocation", "shooting"] = "collocation",
+    objective: Literal["collocation", "cells", "shooting"] = "collocation",
+    velocity_key: str | None = None,
     n_seeds: int = 5,
     normalize: bool = True,
+    readout: Literal["jacobian", "ablation"] = "jacobian",
     window: int | None = 2,
     hidden: Sequence[int] = (32,),
     activation: str | None = "tanh",
@@ -72,7 +74,12 @@ def fit_dynamics(
     the derivatives of the bin means (second-order finite differences along each lineage), relative to their variance:
     a warm-up without penalty, the penalised phase (one gate sample per step), then a refit of the
     selected structure with exact zeros kept (``warmup_fraction``, ``refit_fraction`` of ``training``). It needs no
-    ODE solve. ``"shooting"`` integrates the ODE from every bin over the next ``window`` bins
+    ODE solve. ``"cells"`` adds a single-cell term: the same mismatch at every cell of every lineage,
+    against RNA velocity (``velocity_key``) or a local-linear derivative estimate over the cell's nearest
+    neighbours in its lineage, per gene relative to the gene's variance, on a random minibatch of cells per
+    step; a gene's own level is then kept out of its production (only its decay sees it), so that near a
+    steady state the fit regresses every gene on its regulators across cells (:class:`Cells`).
+    ``"shooting"`` integrates the ODE from every bin over the next ``window`` bins
     (multiple shooting; ``window=None``: whole lineages from their first bin) with
     :func:`pathreg.models.fit`. ``n_seeds`` models (seeds ``seed``, ``seed + 1``, ...) are fitted and
     their networks and predictions averaged, which stabilises the ranking of edges.
@@ -82,6 +89,8 @@ def fit_dynamics(
     weights joins regulator ``j`` to target ``i``; with ``normalize=True`` each target's row is
     divided by the sum of its absolute strengths from the other regulators (so that targets with
     fast and slow dynamics compare, as GENIE3's per-target importances); then averaged over models.
+    ``readout="ablation"`` replaces the mean absolute Jacobian by the mean squared change of production
+    when the regulator is held at its mean (:func:`pathreg.models.ablation_strength`).
 
     Parameters
     ----------
@@ -106,7 +115,13 @@ def fit_dynamics(
     n_bins
         Bins per lineage (each lineage needs at least ``2 * n_bins`` cells).
     objective
-        ``"collocation"`` or ``"shooting"`` (see above).
+        ``"collocation"``, ``"cells"`` or ``"shooting"`` (see above).
+    velocity_key
+        A layer of RNA velocity (scVelo's ``"velocity"``) used as the cells' derivatives by
+        ``objective="cells"``, rescaled to the model's time by one factor. Prefer it when velocity was
+        estimated well (spliced and unspliced counts of a process with transient dynamics); without it the
+        derivatives come from the pseudotime order of neighbouring cells. Ignored by other objectives
+        (a ``ValueError`` says so).
     n_seeds
         Number of models in the ensemble.
     time_scale
@@ -116,6 +131,8 @@ def fit_dynamics(
     normalize
         Scale every target's row of the adjacency so that its absolute strengths from the other
         regulators sum to one (comparable across targets, as GENIE3's per-target importances).
+    readout
+        ``"jacobian"`` or ``"ablation"`` (see above).
     window
         Multiple-shooting window in bins, or ``None`` for whole lineages.
     hidden, activation
@@ -213,8 +230,11 @@ def fit_dynamics(
         training=training,
         window=window,
         normalize=normalize,
+        readout=readout,
         seed=seed,
     )
+    if velocity_key is not None and objective != "cells":
+        raise ValueError(f"velocity_key is used by objective='cells' only; got objective={objective!r}.")
     torch_device = resolve_device(device)
     resolve_modality(adata, mod)  # a missing modality fails before any copy
     target_object = data_copy = adata.copy() if copy else adata
@@ -229,6 +249,7 @@ def fit_dynamics(
         layer=layer,
         n_bins=n_bins,
         time_scale=time_scale,
+        velocity_key=velocity_key,
     )
     result = fit_ensemble(
         problem, settings, device=torch_device, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume

@@ -43,6 +43,8 @@ class Objective(ABC):
     name: str
     defaults: CollocationSettings | ShootingSettings
     default_lambdas: Mapping[str, float] = MappingProxyType({})
+    exclude_self: bool = False
+    """Whether a target's own expression is kept out of its production (:class:`~pathreg.models.NeuralODE`)."""
 
     def settings(self, training: Mapping | CollocationSettings | ShootingSettings | None):
         """The training settings: :attr:`defaults` with ``training``'s entries, or ``training`` itself.
@@ -117,6 +119,38 @@ class Collocation(Objective):
         )
 
 
+class Cells(Collocation):
+    """Collocation on the bin means plus a single-cell term: the vector field fitted at every cell.
+
+    Every lineage cell contributes its state and derivative: RNA velocity when ``velocity_key`` is given,
+    otherwise the local-linear estimate over its nearest neighbours in the lineage (:mod:`pathreg.tl._cells`).
+    The term's error is per gene relative to the gene's variance, over a random minibatch of cells per step
+    (``batch_size``), weighted ``cell_weight`` against the bin-mean term (the trajectory's order), with
+    :func:`pathreg.models.fit_collocation`. A gene's own level is kept out of its production
+    (``exclude_self``): near a steady state the cell term is then a regression of every gene on its
+    regulators across cells, the signal of GENIE3-like methods, inside the ODE. Defaults as
+    :class:`Collocation`, with ``batch_size=256`` and ``cell_weight=1``.
+    """
+
+    name = "cells"
+    defaults = Collocation.defaults.replace(batch_size=256, cell_weight=1.0)
+    exclude_self = True
+
+    def train(self, model, problem, regularizer, settings, *, window, device, seed, progress) -> History:  # noqa: D102
+        states, derivatives = problem.derivative_estimates()
+        return fit_collocation(
+            model,
+            states,
+            derivatives,
+            cells=problem.cell_derivatives(),
+            regularizer=regularizer,
+            settings=settings,
+            device=device,
+            seed=seed,
+            progress=progress,
+        )
+
+
 class Shooting(Objective):
     """Multiple shooting: integrate from every bin over the next ``window`` bins (:func:`pathreg.models.fit`).
 
@@ -131,5 +165,7 @@ class Shooting(Objective):
         return fit(model, data, regularizer=regularizer, settings=settings, device=device, seed=seed, progress=progress)
 
 
-OBJECTIVES: Mapping[str, Objective] = MappingProxyType({"collocation": Collocation(), "shooting": Shooting()})
+OBJECTIVES: Mapping[str, Objective] = MappingProxyType(
+    {"collocation": Collocation(), "cells": Cells(), "shooting": Shooting()}
+)
 """The objectives of :func:`fit_dynamics` by name."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -17,6 +17,7 @@ from .._utils import (
     check_choice,
     check_finite_time,
     check_unique_var_names,
+    close_matches,
     expression,
     gene_mask,
     lineage_table,
@@ -24,6 +25,7 @@ from .._utils import (
     time_values,
 )
 from ._binning import LineageBins, bin_lineages, derivative_estimates, scale_time, shooting_windows
+from ._cells import neighbourhood_derivatives, rescale_velocity
 
 TIME_SCALES = ("rank", "pseudotime")
 """Model time of a cell: its rank along its lineage, or its (scaled) pseudotime."""
@@ -57,9 +59,14 @@ class DynamicsProblem:
         One :class:`LineageBins` per lineage.
     allowed
         Boolean state genes x regulators mask of allowed edges (a prior), or ``None``.
+    values
+        ``(n_obs, n_state)`` float32 expression of the state genes (rows of cells outside the lineages are
+        not used), for the single-cell objective.
+    velocity
+        ``(n_obs, n_state)`` float32 RNA velocity of the state genes (``velocity_key``), or ``None``.
     n_obs, n_vars
         Shape of the AnnData it was read from.
-    time_key, lineage_key, layer, n_bins, time_scale, prior_label
+    time_key, lineage_key, layer, n_bins, time_scale, prior_label, velocity_key
         How it was read (recorded with the fit's settings).
     """
 
@@ -73,6 +80,8 @@ class DynamicsProblem:
     time_span: float
     bins: list[LineageBins]
     allowed: np.ndarray | None
+    values: np.ndarray = field(repr=False)
+    velocity: np.ndarray | None = field(repr=False)
     n_obs: int
     n_vars: int
     time_key: str
@@ -81,6 +90,8 @@ class DynamicsProblem:
     n_bins: int
     time_scale: str
     prior_label: str = "none"
+    velocity_key: str | None = None
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_anndata(
@@ -95,6 +106,7 @@ class DynamicsProblem:
         layer: str | None = None,
         n_bins: int = 40,
         time_scale: Literal["rank", "pseudotime"] = "rank",
+        velocity_key: str | None = None,
     ) -> DynamicsProblem:
         """Validate and extract a fit's data; the arguments are those of :func:`fit_dynamics`.
 
@@ -119,6 +131,9 @@ class DynamicsProblem:
         used = lineages.to_numpy().any(axis=1)
         check_finite_time(time, used, time_key)
         values = expression(adata, layer, columns=state_columns, cells=used, stacklevel=4)
+        velocity = None
+        if velocity_key is not None:
+            velocity = velocity_values(adata, velocity_key, state_columns, used)
         scaled_time, offset, span = scale_time(time, used)
         bins = bin_lineages(scaled_time, values, lineages, n_bins=n_bins, time_scale=time_scale)
         allowed = None
@@ -136,6 +151,8 @@ class DynamicsProblem:
             time_span=span,
             bins=bins,
             allowed=allowed,
+            values=values,
+            velocity=velocity,
             n_obs=adata.n_obs,
             n_vars=adata.n_vars,
             time_key=time_key,
@@ -144,6 +161,7 @@ class DynamicsProblem:
             n_bins=int(n_bins),
             time_scale=time_scale,
             prior_label="none" if prior is None else (prior if isinstance(prior, str) else "DataFrame"),
+            velocity_key=velocity_key,
         )
 
     @property
@@ -164,6 +182,23 @@ class DynamicsProblem:
         """Bin means and their finite-difference time derivatives along each lineage (collocation's data)."""
         return derivative_estimates(self.bins)
 
+    def cell_derivatives(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every lineage cell's state and derivative: RNA velocity (``velocity_key``) or the neighbourhood estimate.
+
+        See :mod:`pathreg.tl._cells` for the estimator; computed once and kept.
+
+        Returns
+        -------
+        ``(states, derivatives)``, each ``(n_points, n_state)`` float32 (a cell in several lineages gives one
+        point per lineage).
+        """
+        if "cells" not in self._cache:
+            states, derivatives, rows = neighbourhood_derivatives(self.values, self.bins, self.scaled_time)
+            if self.velocity is not None:
+                derivatives = rescale_velocity(self.velocity[rows], derivatives)
+            self._cache["cells"] = (torch.as_tensor(states), torch.as_tensor(derivatives))
+        return self._cache["cells"]
+
     def ensemble_metadata(self) -> dict:
         """What an :class:`~pathreg.models.Ensemble` fitted on this problem records about it."""
         return {
@@ -176,6 +211,34 @@ class DynamicsProblem:
             "n_bins": int(self.n_bins),
             "time_scale": self.time_scale,
         }
+
+
+def velocity_values(adata: AnnData, velocity_key: str, state_columns: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """The velocity layer's values of the state genes, validated finite at the cells used.
+
+    Raises
+    ------
+    ValueError
+        For a missing layer (with close matches and how to compute one) or NaN among the cells and genes used
+        (scVelo leaves NaN for genes it did not fit; pass ``targets``/``regulators`` without them).
+    """
+    if velocity_key not in adata.layers:
+        raise ValueError(
+            f"velocity_key={velocity_key!r} is not a layer.{close_matches(velocity_key, list(adata.layers))} "
+            "Compute RNA velocity first, e.g. scvelo.tl.velocity(adata), which writes adata.layers['velocity']."
+        )
+    layer = adata.layers[velocity_key]
+    velocity = np.asarray(layer[:, state_columns].toarray() if hasattr(layer, "toarray") else layer[:, state_columns])
+    velocity = velocity.astype(np.float32)
+    bad = ~np.isfinite(velocity[used])
+    if bad.any():
+        genes = adata.var_names[state_columns[bad.any(axis=0)]].tolist()
+        raise ValueError(
+            f"adata.layers[{velocity_key!r}] has {int(bad.sum())} NaN or infinite values among the cells and genes "
+            f"used, in genes {genes[:10]}{' ...' if len(genes) > 10 else ''} (scVelo leaves NaN for genes it "
+            "did not fit). Restrict regulators and targets to genes with velocity."
+        )
+    return velocity
 
 
 def check_bins(n_bins) -> None:

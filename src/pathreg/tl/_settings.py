@@ -11,6 +11,7 @@ from typing import Any
 from pathreg.models import (
     ACTIVATIONS,
     METHODS,
+    READOUTS,
     SOLVERS,
     CollocationSettings,
     Regularizer,
@@ -60,9 +61,11 @@ class FitSettings:
     training: Mapping[str, Any] | CollocationSettings | ShootingSettings | None = None
     window: int | None = 2
     normalize: bool = True
+    readout: str = "jacobian"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_choice(self.readout, READOUTS, "readout")
         check_choice(self.method, METHODS, "method")
         check_choice(self.objective, OBJECTIVES, "objective")
         check_choice(self.solver, SOLVERS, "solver")
@@ -136,6 +139,7 @@ class FitSettings:
             "activation": self.activation,
             "decay": self.decay,
             "solver": self.solver,
+            "velocity_key": problem.velocity_key,
             "n_bins": problem.n_bins,
             "time_scale": problem.time_scale,
             "seed": self.seed,
@@ -143,7 +147,17 @@ class FitSettings:
         }
 
 
-PROBLEM_OPTIONS = ("time_key", "lineage_key", "regulators", "targets", "prior", "layer", "n_bins", "time_scale")
+PROBLEM_OPTIONS = (
+    "time_key",
+    "lineage_key",
+    "regulators",
+    "targets",
+    "prior",
+    "layer",
+    "n_bins",
+    "time_scale",
+    "velocity_key",
+)
 """Arguments of :meth:`DynamicsProblem.from_anndata`."""
 
 
