@@ -370,11 +370,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n-seeds", type=int, default=None, help="ensemble size (default: fit_dynamics')")
     parser.add_argument("--n-epochs", type=int, default=None, help="training epochs (default: fit_dynamics')")
     parser.add_argument("--n-bins", type=int, default=None, help="bins per lineage (default: fit_dynamics')")
+    parser.add_argument("--objective", default=None, help="objective of fit_dynamics (default: fit_dynamics')")
+    parser.add_argument("--readout", default=None, help="readout of fit_dynamics (default: fit_dynamics')")
     args = parser.parse_args(argv)
     peers = args.peers
     if peers is None and (Path(args.directory) / "peer-outputs").is_dir():
         peers = Path(args.directory) / "peer-outputs"
-    options = {name: value for name, value in (("n_seeds", args.n_seeds), ("n_bins", args.n_bins)) if value is not None}
+    chosen = (
+        ("n_seeds", args.n_seeds),
+        ("n_bins", args.n_bins),
+        ("objective", args.objective),
+        ("readout", args.readout),
+    )
+    options = {name: value for name, value in chosen if value is not None}
     if args.n_epochs is not None:
         options["training"] = {"n_epochs": args.n_epochs}
     start = time.perf_counter()

@@ -12,9 +12,8 @@ Run from the repository root::
 Protocol (as the reference implementation), per file (lineage x batch): cells sorted by pseudotime, the
 first 10 and last 20 dropped, every gene min-max scaled to ``[0, 1]`` and time min-max scaled to
 ``[0, 1]`` (:func:`preprocess`). Fit: :func:`pathreg.tl.fit_dynamics` on all 529 genes (inputs and
-targets), time = scaled pseudotime, whole lineages integrated from their first bin (``objective="shooting",
-window=None``; the evaluation integrates whole lineages, and with ~4 cells per bin finite-difference
-derivatives are too noisy for the collocation objective), see :data:`FIT_OPTIONS`. Evaluation: every
+targets) with its defaults (:data:`FIT_OPTIONS`); ``--shooting`` runs the earlier setting instead, whole
+lineages on the scaled pseudotime integrated from their first bin (:data:`SHOOTING_OPTIONS`). Evaluation: every
 lineage of every batch is integrated from its own first bin with :func:`pathreg.tl.predict`, the
 prediction interpolated at each cell's time; ``mse`` is the mean over cells x genes of the squared error
 against the cell's scaled expression (the reference's per-cell MSE), ``bin_mse`` predict's error
@@ -68,7 +67,10 @@ KNOWN_ERYTHROID_REGULATORS: tuple[str, ...] = ("RUNX1", "ETV6", "NFIA", "MAZ", "
 
 TIME_KEY = "time"
 LINEAGE_KEY = "lineage"
-FIT_OPTIONS: Mapping = read_only(
+FIT_OPTIONS: Mapping = read_only({"time_key": TIME_KEY})
+"""Arguments of :func:`pathreg.tl.fit_dynamics` for every method besides ``lineage_key=LINEAGE_KEY``: its
+defaults otherwise (read-only; :func:`run` takes overrides in ``fit_kwargs``)."""
+SHOOTING_OPTIONS: Mapping = read_only(
     {
         "time_key": TIME_KEY,
         "time_scale": "pseudotime",
@@ -79,11 +81,9 @@ FIT_OPTIONS: Mapping = read_only(
         "n_seeds": 1,
     }
 )
-"""Arguments of :func:`pathreg.tl.fit_dynamics` for every method besides ``lineage_key=LINEAGE_KEY``
-(read-only; :func:`run` takes overrides in ``fit_kwargs``). ``gate_lr=0.1`` as in the collocation defaults
-(gates must travel several logit units in 600 epochs). One model per fit; seeds are run as separate fits
-(``--seeds``)."""
-PROBLEM_OPTIONS = ("time_key", "time_scale", "n_bins")
+"""The earlier setting of this benchmark (``--shooting``): whole lineages integrated from their first bin on the
+scaled pseudotime, one model per fit, with :data:`SHOOTING_LAMBDAS`."""
+PROBLEM_OPTIONS = ("time_key", "time_scale", "n_bins", "velocity_key")
 """The entries of :data:`FIT_OPTIONS` that say how the data are read (:meth:`pathreg.tl.DynamicsProblem.from_anndata`);
 the others are :class:`pathreg.tl.FitSettings`."""
 
@@ -92,7 +92,7 @@ METHOD_OPTIONS: Mapping[str, Mapping] = read_only({"grouplasso": {"hidden": (8,)
 first-layer weights): with the default width 32 an epoch costs minutes on a 2-core CPU, with 8 about half a
 second (the width of the motion-capture benchmark's GroupLasso networks)."""
 
-LAMBDAS: Mapping[str, float] = read_only({"pathreg": 0.1, "l0": 0.1})
+SHOOTING_LAMBDAS: Mapping[str, float] = read_only({"pathreg": 0.1, "l0": 0.1})
 """Penalties of the gated methods (shooting MSE on min-max scaled data; chosen among 0.01, 0.03, 0.1 as the
 smallest reaching >= 90 % spurious-feature sparsity on the training batch). Other methods: their regularizer's
 default."""
@@ -147,9 +147,9 @@ def preprocess(
     return result
 
 
-def method_options(method: str, fit_kwargs: Mapping | None = None) -> dict:
-    """:data:`FIT_OPTIONS` with :data:`METHOD_OPTIONS` of ``method`` and ``fit_kwargs`` (training dicts merged)."""
-    merged = plain(FIT_OPTIONS)
+def method_options(method: str, fit_kwargs: Mapping | None = None, options: Mapping = FIT_OPTIONS) -> dict:
+    """``options`` with :data:`METHOD_OPTIONS` of ``method`` and ``fit_kwargs`` (training dicts merged)."""
+    merged = plain(options)
     for overrides in (METHOD_OPTIONS.get(method, {}), fit_kwargs or {}):
         overrides = plain(overrides)
         training = {**merged.get("training", {}), **overrides.pop("training", {})}
@@ -197,6 +197,7 @@ def run(
     lambdas: dict[str, float] | None = None,
     models: dict | None = None,
     fit_kwargs: Mapping | None = None,
+    options: Mapping = FIT_OPTIONS,
 ) -> pd.DataFrame:
     """Fit every method on the training batches and evaluate every batch.
 
@@ -217,36 +218,41 @@ def run(
     spurious_key
         Boolean ``var`` column of the genuine inputs (TFs); the others are the spurious features.
     lambdas
-        Penalty per method (default :data:`LAMBDAS`; others use the regularizer's default).
+        Penalty per method (others: the default of :func:`pathreg.tl.fit_dynamics`).
     models
         If a dict, the fitted ``(ensemble, training AnnData with the fit written)`` per ``(method, seed)``.
     fit_kwargs
-        Overrides of :data:`FIT_OPTIONS` (e.g. ``{"training": {"n_epochs": 100}}``).
+        Overrides of ``options`` (e.g. ``{"training": {"n_epochs": 100}}``).
+    options
+        The fit options: :data:`FIT_OPTIONS` (the defaults of :func:`pathreg.tl.fit_dynamics`) or
+        :data:`SHOOTING_OPTIONS`.
     """
     import pathreg
     from pathreg.metrics import spurious_feature_sparsity
 
     if adata is None:
         adata = preprocess(pathreg.datasets.bone_marrow(path))
-    lambdas = {**LAMBDAS, **(lambdas or {})}
+    lambdas = dict(lambdas or {})
     batches = adata.obs[batch_key].astype(str)
     train = adata[batches.isin(list(train_batches)).to_numpy()].copy()
     test_batches = [batch for batch in test_batches if batch in set(batches)]
-    shared = method_options("none", fit_kwargs)
+    shared = method_options("none", fit_kwargs, options)
     problem = pathreg.tl.DynamicsProblem.from_anndata(
         train,
         lineage_key=LINEAGE_KEY,
         prior=prior_key if prior else None,
-        **{name: shared[name] for name in PROBLEM_OPTIONS},
+        **{name: shared[name] for name in PROBLEM_OPTIONS if name in shared},
     )
     regulators = np.zeros(adata.n_vars, dtype=bool)
     regulators[problem.state_columns[problem.input_index]] = True
     rows = []
     for method in methods:
-        options = {k: v for k, v in method_options(method, fit_kwargs).items() if k not in PROBLEM_OPTIONS}
+        method_settings = {
+            k: v for k, v in method_options(method, fit_kwargs, options).items() if k not in PROBLEM_OPTIONS
+        }
         for seed in seeds:
             settings = pathreg.tl.FitSettings.from_options(
-                options, method=method, lambda_=lambdas.get(method), seed=seed
+                method_settings, method=method, lambda_=lambdas.get(method), seed=seed
             )
             start = time.perf_counter()
             result = pathreg.tl.fit_ensemble(problem, settings, device=device, progress=False)
@@ -396,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--n-epochs", type=int, default=None, help="override the training epochs")
+    parser.add_argument("--shooting", action="store_true", help="the earlier setting (SHOOTING_OPTIONS)")
     parser.add_argument("--path", default=None, help="local copy of the data (default: download to the cache)")
     parser.add_argument("--output", default=None, help="folder for the CSV, the table and the adjacency figure")
     args = parser.parse_args(argv)
@@ -413,6 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         device=args.device,
         models=models,
         fit_kwargs=overrides,
+        options=SHOOTING_OPTIONS if args.shooting else FIT_OPTIONS,
+        lambdas=SHOOTING_LAMBDAS if args.shooting else None,
     )
     table = summary_table(results)
     sys.stdout.write(table + "\n")

@@ -28,9 +28,16 @@ LINEAGES = read_only({fate: ["progenitor", fate] for fate in ("Mo", "Ery", "Mk",
 VARIANTS: Mapping[str, tuple[bool, Mapping]] = read_only(
     {
         "defaults": (True, {}),
+        "without lineages (one trajectory from the root)": (True, {"lineage_key": None}),
+        "collocation on bin means only (previous default)": (True, {"objective": "collocation"}),
+        "Jacobian readout instead of ablation": (True, {"readout": "jacobian"}),
+        "previous defaults (collocation, Jacobian readout)": (
+            True,
+            {"objective": "collocation", "readout": "jacobian"},
+        ),
         "cell-type lineages (no fate restriction)": (False, {}),
         "pseudotime instead of rank time": (True, {"time_scale": "pseudotime"}),
-        "multiple shooting instead of collocation": (True, {"objective": "shooting"}),
+        "multiple shooting instead of the cells objective": (True, {"objective": "shooting"}),
         "no per-target normalisation": (True, {"normalize": False}),
         "one seed instead of five": (True, {"n_seeds": 1}),
         "20 bins instead of 40": (True, {"n_bins": 20}),
@@ -39,6 +46,8 @@ VARIANTS: Mapping[str, tuple[bool, Mapping]] = read_only(
         "no weight decay": (True, {"training": {"weight_decay": 0.0}}),
         "method none (no sparsity)": (True, {"method": "none"}),
         "method cnode": (True, {"method": "cnode", "lambda_": 1e-3}),
+        "method l0": (True, {"method": "l0"}),
+        "method grouplasso": (True, {"method": "grouplasso"}),
     }
 )
 
@@ -65,10 +74,11 @@ def run(variants: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
     rows = []
     for name in variants:
         fate, options = VARIANTS[name]
+        options = {"lineage_key": "lineages", **options}
         for seed in seeds:
             adata = prepared[fate].copy()
             start = time.perf_counter()
-            pathreg.tl.fit_dynamics(adata, lineage_key="lineages", seed=seed, progress=False, **options)
+            pathreg.tl.fit_dynamics(adata, seed=seed, progress=False, **options)
             seconds = time.perf_counter() - start
             scores = score_network(adata.varp["pathreg_adjacency"], truth, genes=adata.var_names)
             rows.append(

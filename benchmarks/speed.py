@@ -16,7 +16,7 @@ All cases run in one process, on one device:
     per-unit gated 529-100-100-529 MLP, every lineage solved separately with dopri5 at
     ``rtol = atol = 1e-3``, a gate sample per function evaluation). ``pathreg``: :func:`pathreg.models.fit`'s
     epoch with the settings :func:`pathreg.tl.fit_dynamics` uses for this data in the bone marrow benchmark
-    (:data:`benchmarks.bone_marrow.FIT_OPTIONS`: 529 -> 32 -> 529 gated MLP with decay, the three
+    (:data:`benchmarks.bone_marrow.SHOOTING_OPTIONS`: 529 -> 32 -> 529 gated MLP with decay, the three
     lineages' 40 bin means solved together with rk4 on the bin grid, PathReg penalty 0.1), including its
     bookkeeping (loss history, best-state tracking, sparsity), with CUDA graphs on a GPU (``cuda_graph="auto"``).
     Both timed as the median over steps after warm-up, with device synchronisation.
@@ -141,7 +141,7 @@ class PathregProblem:
 
     Built with the public pieces of :func:`pathreg.tl.fit_dynamics` (:class:`pathreg.tl.DynamicsProblem`,
     :class:`pathreg.tl.FitSettings`, :func:`pathreg.tl.build_member`) exactly as it builds one member with the
-    bone-marrow options (``options`` override them), so that steps can be timed and the model scored while it
+    bone-marrow benchmark's shooting options (``options`` override them), so that steps can be timed and the model scored while it
     trains.
     """
 
@@ -149,14 +149,14 @@ class PathregProblem:
         self, adata, method: str, *, lambda_: float | None, device: torch.device, seed: int = 0, **options
     ) -> None:
         import pathreg
-        from benchmarks.bone_marrow import LINEAGE_KEY, PROBLEM_OPTIONS, method_options
+        from benchmarks.bone_marrow import LINEAGE_KEY, PROBLEM_OPTIONS, SHOOTING_OPTIONS, method_options
 
-        options = method_options(method, options)
+        options = method_options(method, options, SHOOTING_OPTIONS)
         self.problem = pathreg.tl.DynamicsProblem.from_anndata(
             adata,
             lineage_key=LINEAGE_KEY,
             regulators=options.pop("regulators", None),
-            **{name: options.pop(name) for name in PROBLEM_OPTIONS},
+            **{name: options.pop(name) for name in PROBLEM_OPTIONS if name in options},
         )
         settings = pathreg.tl.FitSettings.from_options(options, method=method, lambda_=lambda_, seed=seed)
         self.regularizer = settings.regularizer()

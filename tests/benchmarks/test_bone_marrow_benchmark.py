@@ -165,9 +165,13 @@ def test_shared_data_protocol_sizes():
 
 
 def test_method_options_merge_the_training_settings():
-    options = benchmark.method_options("grouplasso", {"training": {"n_epochs": 7}, "n_bins": 8})
+    options = benchmark.method_options(
+        "grouplasso", {"training": {"n_epochs": 7}, "n_bins": 8}, benchmark.SHOOTING_OPTIONS
+    )
     assert options["training"] == {"gate_lr": 0.1, "n_epochs": 7}
     assert options["hidden"] == (8,)
     assert options["n_bins"] == 8
     assert options["objective"] == "shooting"
-    assert dict(benchmark.FIT_OPTIONS["training"]) == {"gate_lr": 0.1}  # the table itself is unchanged
+    assert dict(benchmark.SHOOTING_OPTIONS["training"]) == {"gate_lr": 0.1}  # the table itself is unchanged
+    defaults = benchmark.method_options("pathreg", {"training": {"n_epochs": 7}})
+    assert defaults == {"time_key": benchmark.TIME_KEY, "training": {"n_epochs": 7}}  # fit_dynamics' defaults

@@ -122,9 +122,14 @@ def fit_collocation(
             set_gate_mode(model, deterministic=not penalised, frozen=not penalised)
             resample_gates(model, generator)
             optimizer.zero_grad(set_to_none=True)
-            fit_loss = ((model.rhs(zero_time, states) - derivatives) ** 2).mean() / scale
-            if cell_term is not None:
-                fit_loss = fit_loss + settings.cell_weight * cell_term.loss(model, zero_time, generator)
+            if cell_term is None:
+                fit_loss = ((model.rhs(zero_time, states) - derivatives) ** 2).mean() / scale
+            else:  # one evaluation for the trajectory's states and the minibatch of cells
+                cell_states, cell_derivatives = cell_term.sample(generator)
+                rates = model.rhs(zero_time, torch.cat([states, cell_states]))
+                fit_loss = ((rates[: len(states)] - derivatives) ** 2).mean() / scale
+                cell_loss = cell_term.error(rates[len(states) :], cell_derivatives)
+                fit_loss = fit_loss + settings.cell_weight * cell_loss
             penalty = regularizer.penalty(model.vector_field) * (1.0 if penalised else 0.0)
             loss = fit_loss + penalty if regularizer.smooth else fit_loss
             if not torch.isfinite(loss):  # restore the last good parameters, lower the learning rate, go on
@@ -170,13 +175,22 @@ class CellTerm:
         self.scale = (centred * self.weights).mean().clamp_min(tiny)
         self.batch_size = settings.batch_size
 
-    def loss(self, model: NeuralODE, zero_time: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """The term on a new minibatch (all cells when there are no more than ``batch_size``)."""
+    def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """A new minibatch of states and derivatives (all cells when there are no more than ``batch_size``)."""
         states, derivatives = self.states, self.derivatives
         if self.batch_size is not None and self.batch_size < len(states):
             batch = torch.randint(len(states), (self.batch_size,), generator=generator, device=states.device)
             states, derivatives = states[batch], derivatives[batch]
-        return (((model.rhs(zero_time, states) - derivatives) ** 2) * self.weights).mean() / self.scale
+        return states, derivatives
+
+    def error(self, rates: torch.Tensor, derivatives: torch.Tensor) -> torch.Tensor:
+        """The term's relative, per-gene weighted error of ``rates`` against ``derivatives``."""
+        return (((rates - derivatives) ** 2) * self.weights).mean() / self.scale
+
+    def loss(self, model: NeuralODE, zero_time: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The term on a new minibatch (:meth:`sample`)."""
+        states, derivatives = self.sample(generator)
+        return self.error(model.rhs(zero_time, states), derivatives)
 
 
 def _finish(model: NeuralODE, history: History, records: list[torch.Tensor], guard: DivergenceGuard, optimizer) -> None:

@@ -32,11 +32,11 @@ def fit_dynamics(
     mod: str | None = None,
     n_bins: int = 40,
     time_scale: Literal["rank", "pseudotime"] = "rank",
-    objective: Literal["collocation", "cells", "shooting"] = "collocation",
+    objective: Literal["cells", "collocation", "shooting"] = "cells",
     velocity_key: str | None = None,
     n_seeds: int = 5,
     normalize: bool = True,
-    readout: Literal["jacobian", "ablation"] = "jacobian",
+    readout: Literal["ablation", "jacobian"] = "ablation",
     window: int | None = 2,
     hidden: Sequence[int] = (32,),
     activation: str | None = "tanh",
@@ -70,27 +70,30 @@ def fit_dynamics(
     expression instead, and makes a steady state and a fast transition look alike); with
     ``"pseudotime"`` it is the pseudotime scaled to ``[0, 1]`` over the cells used.
 
-    Objective (one of :data:`OBJECTIVES`): ``"collocation"`` (default) fits :math:`f_\theta - e^{\delta} x` to
-    the derivatives of the bin means (second-order finite differences along each lineage), relative to their variance:
-    a warm-up without penalty, the penalised phase (one gate sample per step), then a refit of the
-    selected structure with exact zeros kept (``warmup_fraction``, ``refit_fraction`` of ``training``). It needs no
-    ODE solve. ``"cells"`` adds a single-cell term: the same mismatch at every cell of every lineage,
-    against RNA velocity (``velocity_key``) or a local-linear derivative estimate over the cell's nearest
-    neighbours in its lineage, per gene relative to the gene's variance, on a random minibatch of cells per
-    step; a gene's own level is then kept out of its production (only its decay sees it), so that near a
-    steady state the fit regresses every gene on its regulators across cells (:class:`Cells`).
-    ``"shooting"`` integrates the ODE from every bin over the next ``window`` bins
-    (multiple shooting; ``window=None``: whole lineages from their first bin) with
-    :func:`pathreg.models.fit`. ``n_seeds`` models (seeds ``seed``, ``seed + 1``, ...) are fitted and
-    their networks and predictions averaged, which stabilises the ranking of edges.
+    Objective (one of :data:`OBJECTIVES`): ``"cells"`` (default, :class:`Cells`) fits the rates
+    :math:`f_\theta - e^{\delta} x` to two sets of derivatives at once, each error relative to its
+    derivatives' variance: those of the bin means (second-order finite differences along each lineage:
+    the order of the trajectory) and those of every single cell of every lineage (the covariation of
+    cells that bin means average away), per gene relative to the gene's variance, on a random minibatch
+    of cells per step. A cell's derivative is RNA velocity (``velocity_key``) or the slope of a
+    least-squares line of expression against model time over its nearest neighbours in its lineage. A
+    gene's own level is kept out of its production (only its decay sees it), so that near a steady state
+    the fit regresses every gene on its regulators across cells. ``"collocation"`` uses the bin means
+    only. Both are trained in three phases: a warm-up without penalty, the penalised phase (one gate
+    sample per step), then a refit of the selected structure with exact zeros kept (``warmup_fraction``,
+    ``refit_fraction`` of ``training``); neither needs an ODE solve. ``"shooting"`` integrates the ODE from
+    every bin over the next ``window`` bins (multiple shooting; ``window=None``: whole lineages from their
+    first bin) with :func:`pathreg.models.fit`. ``n_seeds`` models (seeds ``seed``, ``seed + 1``, ...) are
+    fitted and their networks and predictions averaged, which stabilises the ranking of edges.
 
-    Readout: for every model, the mean absolute Jacobian :math:`|\partial f_i / \partial x_j|` over
-    the bin means with the sign of the mean Jacobian, exactly zero where no path of non-zero gated
-    weights joins regulator ``j`` to target ``i``; with ``normalize=True`` each target's row is
-    divided by the sum of its absolute strengths from the other regulators (so that targets with
-    fast and slow dynamics compare, as GENIE3's per-target importances); then averaged over models.
-    ``readout="ablation"`` replaces the mean absolute Jacobian by the mean squared change of production
-    when the regulator is held at its mean (:func:`pathreg.models.ablation_strength`).
+    Readout: for every model and regulator ``j``, the mean squared change of target ``i``'s production
+    over the bin means when ``x_j`` is held at its mean (``readout="ablation"``, default,
+    :func:`pathreg.models.ablation_strength`), or the mean absolute Jacobian
+    :math:`|\partial f_i / \partial x_j|` (``readout="jacobian"``), with the sign of the mean Jacobian and
+    exactly zero where no path of non-zero gated weights joins regulator ``j`` to target ``i``; with
+    ``normalize=True`` each target's row is divided by the sum of its absolute strengths from the other
+    regulators (so that targets with fast and slow dynamics compare, as GENIE3's per-target importances);
+    then averaged over models. :doc:`/benchmarks` has the measurements behind these defaults.
 
     Parameters
     ----------

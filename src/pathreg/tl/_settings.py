@@ -50,7 +50,7 @@ class FitSettings:
     """
 
     method: str = "pathreg"
-    objective: str = "collocation"
+    objective: str = "cells"
     n_seeds: int = 5
     hidden: tuple[int, ...] = (32,)
     activation: str | None = "tanh"
@@ -61,7 +61,7 @@ class FitSettings:
     training: Mapping[str, Any] | CollocationSettings | ShootingSettings | None = None
     window: int | None = 2
     normalize: bool = True
-    readout: str = "jacobian"
+    readout: str = "ablation"
     seed: int = 0
 
     def __post_init__(self) -> None:
