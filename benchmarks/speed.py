@@ -141,9 +141,8 @@ class PathregProblem:
 
     Built with the public pieces of :func:`pathreg.tl.fit_dynamics` (:class:`pathreg.tl.DynamicsProblem`,
     :class:`pathreg.tl.FitSettings`, :func:`pathreg.tl.build_member`) exactly as it builds one member with the
-    bone-marrow benchmark's
-    shooting options (``options`` override them), so that steps can be timed and the model scored while it
-    trains.
+    bone-marrow benchmark's shooting options (``options`` override them), so that steps can be timed and the
+    model scored while it trains.
     """
 
     def __init__(
