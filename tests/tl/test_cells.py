@@ -167,7 +167,7 @@ def test_velocity_layer_recovers_a_linear_systems_matrix():
     adata.layers["velocity"] = derivatives.astype(np.float32)
     pathreg.tl.fit_dynamics(
         adata, method="none", time_key="time", lineage_key="lineage", objective="cells", velocity_key="velocity",
-        time_scale="pseudotime", hidden=(), activation=None, n_seeds=1, normalize=False, n_bins=10,
+        time_scale="pseudotime", hidden=(), activation=None, n_seeds=1, normalize=False, n_bins=10, readout="jacobian",
         training={"n_epochs": 1500, "cell_weight": 20.0, "weight_decay": 0.0, "warmup_fraction": 0.0,
                   "refit_fraction": 0.0, "lr": 0.02},
         progress=False,
@@ -189,7 +189,9 @@ def test_velocity_key_errors_are_clear_and_leave_adata_unchanged():
             adata, time_key="time", objective="cells", velocity_key="velocty", n_bins=5, progress=False
         )
     with pytest.raises(ValueError, match="objective='cells' only"):
-        pathreg.tl.fit_dynamics(adata, time_key="time", velocity_key="velocity", n_bins=5, progress=False)
+        pathreg.tl.fit_dynamics(
+            adata, time_key="time", objective="collocation", velocity_key="velocity", n_bins=5, progress=False
+        )
     adata.layers["velocity"] = np.full(adata.shape, np.nan, dtype=np.float32)
     with pytest.raises(ValueError, match="NaN"):
         pathreg.tl.fit_dynamics(
