@@ -188,10 +188,14 @@ def test_velocity_key_errors_are_clear_and_leave_adata_unchanged():
         pathreg.tl.fit_dynamics(
             adata, time_key="time", objective="cells", velocity_key="velocty", n_bins=5, progress=False
         )
+    adata.layers["velocity"] = np.ones(adata.shape, dtype=np.float32)
     with pytest.raises(ValueError, match="objective='cells' only"):
         pathreg.tl.fit_dynamics(
             adata, time_key="time", objective="collocation", velocity_key="velocity", n_bins=5, progress=False
         )
+    problem = DynamicsProblem.from_anndata(adata, time_key="time", velocity_key="velocity", n_bins=5)
+    with pytest.raises(ValueError, match="objective='cells' only"):  # sweep's and generalization's path too
+        pathreg.tl.fit_ensemble(problem, pathreg.tl.FitSettings(objective="shooting"), progress=False)
     adata.layers["velocity"] = np.full(adata.shape, np.nan, dtype=np.float32)
     with pytest.raises(ValueError, match="NaN"):
         pathreg.tl.fit_dynamics(

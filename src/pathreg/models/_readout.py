@@ -11,6 +11,13 @@ from torch import nn
 from ._metrics import EPS
 
 
+def _production_inputs(model: nn.Module, states: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """The vector field's inputs at ``states`` and a zero time, in the model's dtype and on its device."""
+    parameter = next(model.parameters())
+    state = torch.as_tensor(states, dtype=parameter.dtype, device=parameter.device)
+    return model.select_inputs(state), torch.zeros((), dtype=parameter.dtype, device=parameter.device)
+
+
 @torch.no_grad()
 def structural_support(model: nn.Module) -> np.ndarray:
     """``(n_state, n_inputs)`` boolean: where at least one path of non-zero (gated) weights exists."""
@@ -41,10 +48,8 @@ def signed_strength(model: nn.Module, states: np.ndarray) -> np.ndarray:
     >>> signed_strength(model, np.zeros((3, 2), dtype=np.float32)).shape
     (2, 2)
     """
-    parameter = next(model.parameters())
-    state = torch.as_tensor(states, dtype=parameter.dtype, device=parameter.device)
-    inputs = model.select_inputs(state).detach().requires_grad_(True)
-    zero_time = torch.zeros((), dtype=parameter.dtype, device=parameter.device)
+    inputs, zero_time = _production_inputs(model, states)
+    inputs = inputs.detach().requires_grad_(True)
 
     def summed_production(x: torch.Tensor) -> torch.Tensor:
         return model.production(zero_time, x).sum(0)  # rows are independent: d(sum)/dx_b = J(x_b)
@@ -84,13 +89,10 @@ def ablation_strength(model: nn.Module, states: np.ndarray) -> np.ndarray:
     >>> ablation_strength(model, np.random.default_rng(0).normal(size=(5, 2))).shape
     (2, 2)
     """
-    parameter = next(model.parameters())
-    state = torch.as_tensor(states, dtype=parameter.dtype, device=parameter.device)
-    inputs = model.select_inputs(state)
-    zero_time = torch.zeros((), dtype=parameter.dtype, device=parameter.device)
+    inputs, zero_time = _production_inputs(model, states)
     production = model.production(zero_time, inputs)
     means = inputs.mean(0)
-    change = torch.empty(production.shape[1], inputs.shape[1], dtype=parameter.dtype, device=parameter.device)
+    change = torch.empty(production.shape[1], inputs.shape[1], dtype=inputs.dtype, device=inputs.device)
     for regulator in range(inputs.shape[1]):
         ablated = inputs.clone()
         ablated[:, regulator] = means[regulator]

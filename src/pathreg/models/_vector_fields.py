@@ -246,20 +246,18 @@ class GroupLassoVectorField(nn.Module):
 
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Rates at states ``x`` of shape ``(..., n_inputs)``."""
-        h = torch.einsum("...k,imk->...im", x, self.weights[0])
-        for index in range(len(self.weights)):
-            if index > 0:
-                h = torch.einsum("...ik,imk->...im", self.activation(h), self.weights[index])
-            if self.biases is not None:
-                h = h + self.biases[index]
-        return h.squeeze(-1)
+        return self._rates(x, self.weights[0])
 
     def forward_excluding(self, t: torch.Tensor, x: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
         """Rates at ``x`` where output ``i`` does not see input ``excluded[i]`` (``-1``: it sees every input)."""
         keep = torch.ones(self.n_outputs, self.n_inputs, dtype=x.dtype, device=x.device)
         rows = torch.nonzero(excluded >= 0).flatten()
         keep[rows, excluded[rows]] = 0.0
-        h = torch.einsum("...k,imk->...im", x, self.weights[0] * keep.unsqueeze(1))
+        return self._rates(x, self.weights[0] * keep.unsqueeze(1))
+
+    def _rates(self, x: torch.Tensor, first_weight: torch.Tensor) -> torch.Tensor:
+        """The batched per-output networks with ``first_weight`` as their first layer."""
+        h = torch.einsum("...k,imk->...im", x, first_weight)
         for index in range(len(self.weights)):
             if index > 0:
                 h = torch.einsum("...ik,imk->...im", self.activation(h), self.weights[index])

@@ -19,7 +19,7 @@ def training(adata, *, key: str = "pathreg", ax: Axes | None = None, show: bool 
 
     ``loss``, ``fit_loss`` and ``penalty`` per epoch on a log y axis (non-positive values, such as the
     penalty of the unpenalised warm-up, are left out of the line), and ``feature_sparsity`` on a twin
-    y axis (dashed, ``[0, 1]``). With the collocation and cells objectives the warm-up and refit phases are shaded.
+    y axis (dashed, ``[0, 1]``). With the collocation objectives the warm-up and refit phases are shaded.
 
     Parameters
     ----------
@@ -63,7 +63,7 @@ def training(adata, *, key: str = "pathreg", ax: Axes | None = None, show: bool 
     ax.set_ylabel("loss")
     params = adata.uns[key].get("params", {})
     options = params.get("training", {})
-    if params.get("objective") in ("collocation", "cells"):
+    if "warmup_fraction" in options:  # the collocation objectives' phases
         warmup = int(round(float(options.get("warmup_fraction", 0.0)) * n_epochs))
         refit = int(round(float(options.get("refit_fraction", 0.0)) * n_epochs))
         if warmup:

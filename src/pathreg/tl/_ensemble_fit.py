@@ -13,6 +13,7 @@ from pathreg.models import Ensemble, History, NeuralODE, resolve_device, weight_
 
 from .._settings import logger
 from ._checkpoint import CheckpointFolder, fingerprint
+from ._objectives import OBJECTIVES
 from ._problem import DynamicsProblem
 from ._readout import cell_predictions, lineage_errors, predict_lineages
 from ._settings import FitSettings
@@ -157,10 +158,18 @@ def fit_ensemble(
 
     Raises
     ------
+    ValueError
+        For a problem read with ``velocity_key`` and an objective that does not fit cells.
     FloatingPointError
         When the fitted ensemble gives a non-finite network or prediction.
     """
     settings = FitSettings() if settings is None else settings
+    if problem.velocity_key is not None and not settings.objective_spec.uses_cells:
+        cells = [name for name, objective in OBJECTIVES.items() if objective.uses_cells]
+        raise ValueError(
+            f"velocity_key is used by objective={cells[0]!r} only; got objective={settings.objective!r}. "
+            "Drop velocity_key or use that objective."
+        )
     device = resolve_device(device)
     folder = _checkpoints(problem, settings, checkpoint_dir, resume)
     logger.info(

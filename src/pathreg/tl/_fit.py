@@ -236,8 +236,6 @@ def fit_dynamics(
         readout=readout,
         seed=seed,
     )
-    if velocity_key is not None and objective != "cells":
-        raise ValueError(f"velocity_key is used by objective='cells' only; got objective={objective!r}.")
     torch_device = resolve_device(device)
     resolve_modality(adata, mod)  # a missing modality fails before any copy
     target_object = data_copy = adata.copy() if copy else adata

@@ -45,6 +45,8 @@ class Objective(ABC):
     default_lambdas: Mapping[str, float] = MappingProxyType({})
     exclude_self: bool = False
     """Whether a target's own expression is kept out of its production (:class:`~pathreg.models.NeuralODE`)."""
+    uses_cells: bool = False
+    """Whether the objective fits single cells (and reads ``velocity_key``)."""
 
     def settings(self, training: Mapping | CollocationSettings | ShootingSettings | None):
         """The training settings: :attr:`defaults` with ``training``'s entries, or ``training`` itself.
@@ -111,6 +113,7 @@ class Collocation(Objective):
             model,
             states,
             derivatives,
+            cells=problem.cell_derivatives() if self.uses_cells else None,
             regularizer=regularizer,
             settings=settings,
             device=device,
@@ -135,20 +138,7 @@ class Cells(Collocation):
     name = "cells"
     defaults = Collocation.defaults.replace(batch_size=256, cell_weight=1.0)
     exclude_self = True
-
-    def train(self, model, problem, regularizer, settings, *, window, device, seed, progress) -> History:  # noqa: D102
-        states, derivatives = problem.derivative_estimates()
-        return fit_collocation(
-            model,
-            states,
-            derivatives,
-            cells=problem.cell_derivatives(),
-            regularizer=regularizer,
-            settings=settings,
-            device=device,
-            seed=seed,
-            progress=progress,
-        )
+    uses_cells = True
 
 
 class Shooting(Objective):
