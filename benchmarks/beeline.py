@@ -372,6 +372,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n-bins", type=int, default=None, help="bins per lineage (default: fit_dynamics')")
     parser.add_argument("--objective", default=None, help="objective of fit_dynamics (default: fit_dynamics')")
     parser.add_argument("--readout", default=None, help="readout of fit_dynamics (default: fit_dynamics')")
+    parser.add_argument(
+        "--decay",
+        type=_decay,
+        default=None,
+        help="'learned' or a fixed rate (default: the objective's)",
+    )
     args = parser.parse_args(argv)
     peers = args.peers
     if peers is None and (Path(args.directory) / "peer-outputs").is_dir():
@@ -381,6 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("n_bins", args.n_bins),
         ("objective", args.objective),
         ("readout", args.readout),
+        ("decay", args.decay),
     )
     options = {name: value for name, value in chosen if value is not None}
     if args.n_epochs is not None:
@@ -394,6 +401,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.write(summary_table(scores) + "\n\n")
     sys.stdout.write(f"{n_datasets} datasets in {seconds:.0f} s; per-dataset scores in {args.output}/scores.csv\n")
     return 0
+
+
+def _decay(text: str) -> bool | float:
+    """``--decay``: ``"learned"`` (True) or a positive rate."""
+    if text == "learned":
+        return True
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'learned' or a positive number, got {text!r}") from None
 
 
 if __name__ == "__main__":

@@ -33,6 +33,26 @@ def test_unknown_arguments_are_an_error(capsys):
     assert "unrecognized arguments: --seeds=3" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("below_a_file", [True, False])
+def test_demo_output_dir_that_cannot_be_created_is_a_one_line_error(tmp_path, capsys, monkeypatch, below_a_file):
+    import pathreg._demo
+
+    def no_demo(*args, **kwargs):
+        raise AssertionError("the demo ran although its output folder cannot be created")
+
+    monkeypatch.setattr(pathreg._demo, "run", no_demo)
+    existing_file = tmp_path / "results.txt"
+    existing_file.write_text("a file, not a folder")
+    output_dir = existing_file / "demo" if below_a_file else existing_file
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--output-dir", str(output_dir)])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert error.startswith(f"pathreg demo: error: --output-dir {output_dir}: cannot create the folder (")
+    assert "Traceback" not in error
+
+
 def test_demo_help_through_the_command():
     import subprocess
     import sys

@@ -93,6 +93,12 @@ ALLOWED_PRIVATE_ATTRIBUTES = {
     # AnnData has no public way to turn a view into an actual AnnData in place; this is what it does
     # itself on the first write to a view (pathreg._utils._anndata.ensure_actual).
     "._init_as_actual": "AnnData view -> actual AnnData in place",
+    # ... nor to turn it back into the same view when a write fails (pathreg._utils._anndata.writing_into):
+    # the view's parent and indices, and the view initialiser AnnData uses itself.
+    "adata._adata_ref": "the parent of an AnnData view",
+    "adata._oidx": "the observation index of an AnnData view",
+    "adata._vidx": "the variable index of an AnnData view",
+    "adata._init_as_view": "actual AnnData -> the same view again in place",
 }
 
 #: Public functions of pp and tl that take no AnnData, with the reason.

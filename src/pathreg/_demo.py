@@ -97,6 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
+    output_dir = Path(args.output_dir)
+    try:  # before the fit, so that a bad --output-dir fails at once, not after the demo
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = "a file of that name exists" if output_dir.is_file() else error.strerror or type(error).__name__
+        parser.exit(2, f"{parser.prog}: error: --output-dir {args.output_dir}: cannot create the folder ({reason}).\n")
     start = time.perf_counter()
     result = run(args.output_dir, seed=args.seed, progress=not args.no_progress)
     sys.stdout.write("krumsiek11, DPT pseudotime, 4 lineages; directed edges without self-loops\n\n")

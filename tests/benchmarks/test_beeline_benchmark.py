@@ -246,3 +246,19 @@ def test_shared_hsc_end_to_end(tmp_path):
     written = beeline.score_edges(edges, true_edges, genes)
     assert ours.auprc == pytest.approx(written["auprc"])
     assert ours.epr == pytest.approx(written["epr"])
+
+
+def test_decay_option_reaches_the_fit(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_run(directory, **options):
+        seen.update(options)
+        return pd.DataFrame(columns=["network", "dataset", "method", "auprc", "auroc", "epr"])
+
+    monkeypatch.setattr(beeline, "run", fake_run)
+    monkeypatch.setattr(beeline, "summary_table", lambda scores: "")
+    for text, expected in (("learned", True), ("10", 10.0)):
+        assert beeline.main([str(tmp_path), "--decay", text, "--output", str(tmp_path / "out")]) == 0
+        assert seen["decay"] == expected
+    with pytest.raises(SystemExit):
+        beeline.main([str(tmp_path), "--decay", "fast"])

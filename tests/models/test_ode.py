@@ -294,6 +294,32 @@ def test_decay_alone_is_exponential():
     assert model.adjacency().shape == (3, 3)  # decay is not part of the dependency matrix
 
 
+def test_a_fixed_decay_rate_is_a_buffer_that_training_and_saving_keep(tmp_path):
+    from pathreg.models import MLPVectorField, NeuralODE, fit_collocation, load_model, save_model
+
+    torch.manual_seed(0)
+    model = NeuralODE(MLPVectorField(3, 3, hidden=(4,), bias=False), solver="rk4", decay=3.0)
+    assert "log_decay" not in dict(model.named_parameters())
+    states, rates = torch.randn(20, 3), torch.randn(20, 3)
+    fit_collocation(model, states, rates, n_epochs=5, progress=False)
+    torch.testing.assert_close(model.log_decay.exp(), torch.full((3,), 3.0))
+    with torch.no_grad():  # the rate acts as decay: zero production leaves -3 x
+        model.vector_field.layers[-1].weight.zero_()
+        torch.testing.assert_close(model.rhs(torch.zeros(()), states), -3.0 * states)
+    save_model(model, tmp_path / "model.pt")
+    loaded, _ = load_model(tmp_path / "model.pt")
+    assert "log_decay" not in dict(loaded.named_parameters())
+    torch.testing.assert_close(loaded.log_decay, model.log_decay)
+
+
+@pytest.mark.parametrize("decay", [0, -1.0, math.inf, math.nan, "3"])
+def test_a_decay_that_is_not_a_positive_rate_is_an_error(decay):
+    from pathreg.models import MLPVectorField, NeuralODE
+
+    with pytest.raises(ValueError, match="positive finite rate"):
+        NeuralODE(MLPVectorField(3, 3, hidden=(4,)), decay=decay)
+
+
 def test_dependency_mask_removes_forbidden_inputs_exactly():
     from pathreg.models import MLPVectorField, NeuralODE
 

@@ -127,6 +127,20 @@ def test_network_top_k_above_edge_count_and_var_column(fitted):
     assert n_highlighted == 1
 
 
+def test_network_of_a_lineage(fitted):
+    adata, _ = fitted
+    edges = pathreg.tl.grn(adata, lineage="Ery", top_k=8)
+    ax = pathreg.pl.network(adata, lineage="Ery", top_k=8, show=False)
+    assert ax.get_title() == "pathreg, lineage Ery: top 8 edges"
+    assert len(ax.patches) == len(edges) == 8
+    expected = {ACTIVATION_COLOR if sign > 0 else REPRESSION_COLOR for sign in edges["sign"]}
+    assert {matplotlib.colors.to_hex(patch.get_edgecolor()) for patch in ax.patches} == expected
+    assert {text.get_text() for text in ax.texts} == set(edges["regulator"]) | set(edges["target"])
+    assert pathreg.pl.network(adata, top_k=8, show=False).get_title() == "pathreg: top 8 edges"
+    with pytest.raises(ValueError, match=r"no lineage 'ery'.*Close matches: \['Ery'\]"):
+        pathreg.pl.network(adata, lineage="ery", show=False)
+
+
 def test_network_errors(fitted):
     adata, _ = fitted
     with pytest.raises(ValueError, match="layout must be one of"):

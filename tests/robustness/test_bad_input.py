@@ -7,7 +7,9 @@ small synthetic AnnData, and every failed call is checked to leave ``adata`` exa
 
 from __future__ import annotations
 
+import logging
 import re
+import traceback
 import warnings
 
 import anndata as ad
@@ -17,11 +19,14 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from robustness_helpers import GENES, QUICK, assert_unchanged, make_adata
+from robustness_helpers import GENES, QUICK, TFS, assert_unchanged, make_adata
 from scipy import sparse
 
 import pathreg
+import pathreg.tl._fit as fit_module
+from pathreg._utils import prior_mask
 from pathreg.datasets import bone_marrow, read_amc, read_asf, read_asf_amc, read_beeline
+from pathreg.models import NeuralODE
 
 FIT = {**QUICK, "lineage_key": "lineages"}
 
@@ -151,6 +156,131 @@ def test_constant_time_in_one_lineage_gives_the_count(adata):
     _fails(adata, ValueError, rf"All {int(in_b.sum())} cells of lineage 'B' have the same time \(")
 
 
+# --- priors: NaN is no edge, labels must be genes -------------------------------------------------------------------
+
+
+def _one_edge_prior(fill=np.nan) -> pd.DataFrame:
+    """A 6 x 6 prior of ``fill`` with one edge, g0 -> g1 (as ``DataFrame.pivot`` gives NaN where there is none)."""
+    prior = pd.DataFrame(fill, index=GENES, columns=GENES)
+    prior.loc["g1", "g0"] = 1.0
+    return prior
+
+
+def test_nan_in_a_prior_dataframe_means_no_edge(adata):
+    prior = _one_edge_prior()
+    assert prior_mask(adata, prior, GENES, GENES).sum() == 1  # not 36: NaN is no edge
+    pathreg.tl.fit_dynamics(adata, prior=prior, **FIT)
+    adjacency = adata.varp["pathreg_adjacency"]
+    allowed = prior.notna().to_numpy()
+    assert np.all(adjacency[~allowed] == 0)
+
+
+def test_nan_in_a_varp_prior_means_no_edge(adata):
+    adata.varp["weighted"] = _one_edge_prior().to_numpy()
+    assert prior_mask(adata, "weighted", GENES, GENES).sum() == 1
+    pathreg.tl.fit_dynamics(adata, prior="weighted", **FIT)
+    assert np.count_nonzero(adata.varp["pathreg_adjacency"][adata.var_names != "g1"]) == 0
+
+
+@pytest.mark.parametrize("where", ["DataFrame", "varp"])
+def test_prior_entries_that_are_not_numbers_are_an_error(adata, where):
+    prior = _one_edge_prior().astype(object)
+    prior.loc["g3", "g2"] = "activation"
+    if where == "varp":
+        adata.varp["modes"] = prior.to_numpy()
+        prior = "modes"
+    message = _fails(adata, ValueError, r"must hold booleans or numbers \(True or non-zero: allowed edge", prior=prior)
+    assert "1 of its entries is neither, e.g. 'activation'" in message
+    assert "prior.notna()" in message
+
+
+@pytest.mark.parametrize("axis", ["index", "columns"])
+def test_prior_labels_that_are_not_genes_are_listed_with_close_matches(adata, axis):
+    prior = pd.DataFrame(True, index=GENES, columns=GENES)
+    setattr(prior, axis, ["G0", "g1", "G2", "g3", "G4", "g5"])
+    kind = {"index": r"row labels \(targets\)", "columns": r"column labels \(regulators\)"}[axis]
+    message = _fails(
+        adata, ValueError, rf"3 of the 6 {kind} of the prior are not in var_names: \['G0', 'G2', 'G4'\]", prior=prior
+    )
+    assert "Close matches of 'G0': ['g0'" in message
+    assert f"prior.rename({axis}=" in message
+    assert "prior.loc[prior.index.isin(adata.var_names), prior.columns.isin(adata.var_names)]" in message
+
+
+@pytest.mark.parametrize("axis", ["index", "columns"])
+def test_prior_with_duplicated_labels_names_them(adata, axis):
+    prior = pd.DataFrame(True, index=GENES, columns=GENES)
+    setattr(prior, axis, ["g0", "g1", "g1", "g3", "g4", "g4"])
+    _fails(adata, ValueError, rf"The prior's {axis} \(\w+\) has duplicated labels \['g1', 'g4'\]", prior=prior)
+
+
+def test_prior_of_some_genes_only_gives_no_edges_to_the_others(adata):
+    prior = pd.DataFrame(True, index=["g1", "g3"], columns=["g0", "g2"])
+    pathreg.tl.fit_dynamics(adata, prior=prior, **FIT)
+    allowed = np.zeros((6, 6), dtype=bool)
+    allowed[np.ix_([1, 3], [0, 2])] = True
+    assert np.all(adata.varp["pathreg_adjacency"][~allowed] == 0)
+
+
+# --- lineage tables: NaN is not a member, other values are an error ------------------------------------------------
+
+
+@pytest.mark.parametrize("storage", ["DataFrame", "array"])
+def test_float_lineage_table_with_nan_for_non_members(adata, storage):
+    membership = adata.obsm["lineages"]
+    table = membership.astype(float).where(membership)  # 1.0 for members, NaN otherwise
+    adata.obsm["scores"] = table if storage == "DataFrame" else table.to_numpy()
+    pathreg.tl.fit_dynamics(adata, **{**FIT, "lineage_key": "scores"})
+    np.testing.assert_array_equal(adata.uns["pathreg"]["lineages"]["n_cells"], membership.sum().to_numpy())
+
+
+@pytest.mark.parametrize(("value", "shown"), [(0.5, "0.5"), (2, "2.0"), ("yes", "'yes'")])
+@pytest.mark.parametrize("storage", ["DataFrame", "array"])
+def test_lineage_table_of_other_values_is_an_error(adata, value, shown, storage):
+    table = adata.obsm["lineages"].astype(object if isinstance(value, str) else float)
+    table[adata.obsm["lineages"].to_numpy()] = value
+    adata.obsm["scores"] = table if storage == "DataFrame" else table.to_numpy()
+    message = _fails(
+        adata,
+        ValueError,
+        r"adata\.obsm\['scores'\] must mark the cells of each lineage with booleans, or with 0 and 1 \(NaN: not a",
+        lineage_key="scores",
+    )
+    assert f"e.g. {shown}" in message
+    assert "Fate probabilities are not memberships" in message
+
+
+# --- constant genes: no edges from them, a warning; all constant is an error ------------------------------------------
+
+
+def test_constant_regulator_gets_no_edges_and_a_warning(adata, caplog):
+    adata.X[:, 2] = 2.0  # g2 is 2.0 in every cell
+    with caplog.at_level(logging.WARNING, logger="pathreg"):
+        pathreg.tl.fit_dynamics(adata, readout="jacobian", **FIT)
+    adjacency = adata.varp["pathreg_adjacency"]
+    assert np.all(adjacency[:, 2] == 0)
+    assert np.count_nonzero(adjacency) > 0
+    assert "g2" not in list(adata.uns["pathreg"]["regulators"])
+    assert re.search(r"1 gene\(s\) are constant over the 120 cells used .*\['g2'\]", caplog.text)
+    assert "The 1 constant regulator(s) get no edges" in caplog.text
+
+
+def test_all_constant_genes_are_an_error(adata):
+    adata.X[:] = 1.0
+    _fails(adata, ValueError, r"All 6 regulators and targets are constant over the 120 cells used")
+
+
+def test_all_constant_regulators_are_an_error(adata):
+    adata.X[:, [GENES.index(tf) for tf in TFS]] = 0.5
+    message = _fails(adata, ValueError, r"All 3 regulators are constant over the 120 cells used", regulators="is_tf")
+    assert str(TFS) in message
+
+
+@pytest.mark.parametrize("n_bins", ["8", 2.5])
+def test_n_bins_that_is_not_an_integer(adata, n_bins):
+    _fails(adata, ValueError, rf"n_bins must be an integer of at least 2, got {re.escape(repr(n_bins))}", n_bins=n_bins)
+
+
 # --- names of methods, devices, solvers ------------------------------------------------------------------------------
 
 
@@ -209,7 +339,8 @@ def test_old_keyword_training_options_are_refused(adata):
 
 
 def test_diverging_training_raises_and_writes_nothing(adata):
-    _fails(adata, FloatingPointError, "(?i)lower lr", training={"lr": 1e6})
+    # learned decay rates overflow at this learning rate (a fixed decay keeps tanh units merely saturated)
+    _fails(adata, FloatingPointError, "(?i)lower lr", decay=True, training={"lr": 1e6})
 
 
 def test_cuda_without_a_visible_device(adata, monkeypatch):
@@ -310,6 +441,80 @@ def test_failed_fit_on_a_view_leaves_it_a_view(adata):
     assert view.is_view
 
 
+def _fail_in_training(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the fit broke")
+
+    monkeypatch.setattr(type(pathreg.tl.OBJECTIVES["cells"]), "train", broken)
+
+
+def _fail_after_writing(monkeypatch):
+    original = fit_module.write_fit
+
+    def write_then_fail(*args, **kwargs):
+        original(*args, **kwargs)  # everything written into the (now actual) view, then a failure
+        raise RuntimeError("the fit broke")
+
+    monkeypatch.setattr(fit_module, "write_fit", write_then_fail)
+
+
+@pytest.mark.parametrize("fault", [_fail_in_training, _fail_after_writing])
+@pytest.mark.parametrize("subset", ["cells", "all"])
+def test_fit_failing_after_validation_leaves_a_view_a_view(adata, monkeypatch, fault, subset):
+    parent = adata.copy()
+    view = adata[:100] if subset == "cells" else adata[:, :]
+    before = view.copy()
+    fault(monkeypatch)
+    with pytest.raises(RuntimeError, match="the fit broke"):
+        pathreg.tl.fit_dynamics(view, **FIT)
+    assert view.is_view
+    assert_unchanged(before, view)
+    assert_unchanged(parent, adata)
+
+
+# --- interruption before anything was fitted -------------------------------------------------------------------------
+
+
+def _interrupted(self, *args):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(("objective", "step"), [("cells", "rhs"), ("shooting", "predict")])
+def test_interrupt_during_the_first_epoch_raises_keyboard_interrupt_and_writes_nothing(
+    adata, monkeypatch, objective, step
+):
+    monkeypatch.setattr(NeuralODE, step, _interrupted)  # Ctrl-C on the first training step
+    _fails(
+        adata,
+        KeyboardInterrupt,
+        "fit interrupted before any ensemble member finished; nothing was written",
+        objective=objective,
+        window=None,
+    )
+
+
+def test_interrupt_during_the_first_epoch_of_a_later_member_keeps_the_members_so_far(adata, monkeypatch, caplog):
+    spec_type = type(pathreg.tl.OBJECTIVES["cells"])
+    original = spec_type.train
+    calls = {"n": 0}
+
+    def interrupt_second(self, model, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # Ctrl-C on the first training step of the second member
+            with monkeypatch.context() as patch:
+                patch.setattr(NeuralODE, "rhs", _interrupted)
+                return original(self, model, *args, **kwargs)
+        return original(self, model, *args, **kwargs)
+
+    monkeypatch.setattr(spec_type, "train", interrupt_second)
+    with caplog.at_level(logging.WARNING, logger="pathreg"):
+        model = pathreg.tl.fit_dynamics(adata, **{**FIT, "n_seeds": 3})
+    assert len(model) == 1
+    assert adata.uns["pathreg"]["params"]["n_models"] == 1
+    assert adata.uns["pathreg"]["params"]["interrupted"] is True
+    assert "Interrupted before ensemble member 2 of 3 finished an epoch" in caplog.text
+
+
 # --- MuData ----------------------------------------------------------------------------------------------------------
 
 
@@ -354,6 +559,35 @@ def test_predict_bad_inputs_leave_adata_unchanged(model, edit, options, pattern)
     with pytest.raises(ValueError, match=pattern):
         pathreg.tl.predict(adata, model, **{"lineage_key": "lineages", **options})
     assert_unchanged(before, adata)
+
+
+# --- model files that are not model files ----------------------------------------------------------------------------
+
+
+def _truncated_model_file(path):
+    whole = path.with_name("whole.pt")
+    pathreg.tl.fit_dynamics(make_adata(), **FIT).save(whole)
+    path.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "reason"),
+    [
+        ("notes.txt", lambda path: path.write_text("hello, not a model\n"), "not a file written by torch.save"),
+        ("cells.h5ad", lambda path: make_adata().write_h5ad(path), "it is an HDF5 file, e.g. an .h5ad"),
+        ("truncated.pt", _truncated_model_file, "a truncated or corrupt archive"),
+    ],
+)
+def test_loading_a_file_that_is_not_a_model_file(tmp_path, name, write, reason):
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(ValueError, match=re.escape(f"{path} is not a pathreg model file ({reason}")) as info:
+        pathreg.models.load(path)
+    message = str(info.value)
+    assert message.endswith(
+        "); pathreg.models.load reads the .pt files written by pathreg.models.save_model / Ensemble.save."
+    )
+    assert "weights_only" not in "".join(traceback.format_exception(info.value))  # nor in a chained error
 
 
 # --- loaders: the file and the line -----------------------------------------------------------------------------------

@@ -122,6 +122,17 @@ def test_fit_dynamics_cells_objective_keeps_a_targets_own_level_out_of_its_produ
     assert adata.uns["pathreg"]["params"]["objective"] == "cells"
 
 
+def test_feature_sparsity_does_not_count_the_structurally_excluded_self_entries(krumsiek_prepared):
+    adata = krumsiek_prepared.copy()
+    pathreg.tl.fit_dynamics(
+        adata, lineage_key="lineages", objective="cells", method="none", n_bins=8, hidden=(8,), n_seeds=1,
+        training={"n_epochs": 20}, progress=False,
+    )  # fmt: skip
+    off_diagonal = ~np.eye(adata.n_vars, dtype=bool)
+    assert np.all(adata.varp["pathreg_adjacency"][off_diagonal] != 0)  # the unpenalised model uses every input
+    assert adata.uns["pathreg"]["metrics"]["feature_sparsity"] == 0.0
+
+
 def _linear_fit(batch_size, seed):
     values, _, _, derivatives = linear_system_cells()
     noise = np.random.default_rng(1).normal(scale=0.1, size=derivatives.shape)
@@ -168,6 +179,7 @@ def test_velocity_layer_recovers_a_linear_systems_matrix():
     pathreg.tl.fit_dynamics(
         adata, method="none", time_key="time", lineage_key="lineage", objective="cells", velocity_key="velocity",
         time_scale="pseudotime", hidden=(), activation=None, n_seeds=1, normalize=False, n_bins=10, readout="jacobian",
+        decay=True,  # the system's decays differ per gene: learn them (exact velocities carry them)
         training={"n_epochs": 1500, "cell_weight": 20.0, "weight_decay": 0.0, "warmup_fraction": 0.0,
                   "refit_fraction": 0.0, "lr": 0.02},
         progress=False,
@@ -219,3 +231,32 @@ def test_ablation_readout_is_zero_without_a_path_and_signed():
     assert strength[1, 0] < 0
     variance = states.var(axis=0)
     np.testing.assert_allclose([strength[0, 1], -strength[1, 0]], [4 * variance[1], variance[0]], rtol=1e-4)
+
+
+def test_the_cells_objective_fixes_the_decay_and_the_others_learn_it():
+    from pathreg.tl import FitSettings
+
+    assert FitSettings().decay_in_force() == 3.0
+    assert FitSettings(objective="collocation").decay_in_force() is True
+    assert FitSettings(objective="shooting").decay_in_force() is True
+    assert FitSettings(decay=True).decay_in_force() is True
+    assert FitSettings(objective="collocation", decay=0.5).decay_in_force() == 0.5
+    for bad in (0, -2.0, float("inf"), "fast"):
+        with pytest.raises(ValueError, match="decay must be None"):
+            FitSettings(decay=bad)
+
+
+def test_fit_dynamics_records_the_fixed_decay_and_keeps_it(krumsiek_prepared):
+    adata = krumsiek_prepared.copy()
+    ensemble = pathreg.tl.fit_dynamics(
+        adata, lineage_key="lineages", n_bins=8, hidden=(8,), n_seeds=1, training={"n_epochs": 20}, progress=False
+    )
+    assert adata.uns["pathreg"]["params"]["decay"] == 3.0
+    for member in ensemble:
+        torch.testing.assert_close(member.log_decay.exp(), torch.full_like(member.log_decay, 3.0))
+    learned = adata.copy()
+    pathreg.tl.fit_dynamics(
+        learned, lineage_key="lineages", n_bins=8, hidden=(8,), n_seeds=1, decay=True, training={"n_epochs": 20},
+        progress=False,
+    )  # fmt: skip
+    assert learned.uns["pathreg"]["params"]["decay"] == "learned"

@@ -28,7 +28,9 @@ def test_contract_of_written_results(fitted):
     rows = adata.var_names.get_indexer(list(record["targets"]))
     columns = adata.var_names.get_indexer(list(record["regulators"]))
     block = np.asarray(adjacency)[np.ix_(rows, columns)]
-    assert record["metrics"]["feature_sparsity"] == pytest.approx(float(np.mean(block == 0)))
+    distinct = adata.var_names[rows].to_numpy()[:, None] != adata.var_names[columns].to_numpy()[None, :]
+    assert np.all(block[~distinct] == 0)  # a gene's own level is kept out of its production
+    assert record["metrics"]["feature_sparsity"] == pytest.approx(float(np.mean(block[distinct] == 0)))
     assert record["params"]["method"] == "pathreg"
     assert model.metadata["state_genes"] == sorted(adata.var_names)  # fitted in name order
 

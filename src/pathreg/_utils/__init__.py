@@ -17,6 +17,7 @@ from ._anndata import (
     stored_adjacency,
     time_values,
     uns_record,
+    writing_into,
 )
 from ._keys import Key
 from ._names import check_choice, close_matches, similar_names
@@ -42,4 +43,5 @@ __all__ = [
     "stored_adjacency",
     "time_values",
     "uns_record",
+    "writing_into",
 ]

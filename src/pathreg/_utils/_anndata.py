@@ -1,12 +1,14 @@
 """Validation and extraction of what the tools read from an AnnData.
 
-Nothing here writes to it, except :func:`ensure_actual`, which turns a view into an actual AnnData.
+Nothing here writes to it, except :func:`ensure_actual` and :func:`writing_into`, which turn a view into an
+actual AnnData.
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,7 +17,7 @@ from scipy import sparse
 
 from .._settings import logger
 from ._keys import Key
-from ._names import close_matches
+from ._names import close_matches, similar_names
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -64,6 +66,26 @@ def ensure_actual(adata: AnnData) -> None:
     """
     if adata.is_view and hasattr(adata, "_init_as_actual"):  # what AnnData does itself on a first write
         adata._init_as_actual(adata.copy())
+
+
+@contextlib.contextmanager
+def writing_into(adata: AnnData) -> Iterator[None]:
+    """Make a view actual (:func:`ensure_actual`) for the writes of the block; if the block fails, the same view again.
+
+    So that a call that raises leaves a view a view (``adata.is_view`` stays True), with its parent unmodified.
+    An actual AnnData is left as it is.
+    """
+    restorable = adata.is_view and hasattr(adata, "_init_as_actual") and hasattr(adata, "_init_as_view")
+    if not restorable:
+        yield
+        return
+    parent, obs_index, var_index = adata._adata_ref, adata._oidx, adata._vidx
+    ensure_actual(adata)
+    try:
+        yield
+    except BaseException:  # also KeyboardInterrupt: the writes are undone by dropping the actual copy
+        adata._init_as_view(parent, obs_index, var_index)
+        raise
 
 
 def time_values(adata: AnnData, time_key: str) -> np.ndarray:
@@ -233,21 +255,31 @@ def gene_mask(adata: AnnData, spec: GeneSpec, *, argument: str) -> np.ndarray:
 
 
 def lineage_table(adata: AnnData, lineage_key: str | None) -> pd.DataFrame:
-    """Boolean cells x lineages membership from ``obsm[lineage_key]`` or a categorical ``obs[lineage_key]``."""
+    """Boolean cells x lineages membership from ``obsm[lineage_key]`` or a categorical ``obs[lineage_key]``.
+
+    A table in ``obsm`` (a DataFrame or an array) holds booleans, or the numbers 0 and 1; NaN (or another missing
+    value) means "not a member". A categorical ``obs`` column makes one lineage per category.
+
+    Raises
+    ------
+    ValueError
+        For a missing key (with close matches), a table of other values (e.g. fate probabilities), or a lineage
+        without cells.
+    """
     if lineage_key is None:
         return pd.DataFrame({"all": np.ones(adata.n_obs, dtype=bool)}, index=adata.obs_names)
     if lineage_key in adata.obsm:
         table = adata.obsm[lineage_key]
         if isinstance(table, pd.DataFrame):
-            table = table.astype(bool)
+            names = [str(name) for name in table.columns]
+            values = table.to_numpy()
         else:
-            table = np.asarray(table)
-            if table.ndim != 2:
+            values = table.toarray() if sparse.issparse(table) else np.asarray(table)
+            if values.ndim != 2:
                 raise ValueError(f"adata.obsm[{lineage_key!r}] must be a cells x lineages table.")
-            table = pd.DataFrame(
-                table.astype(bool), index=adata.obs_names, columns=[str(i) for i in range(table.shape[1])]
-            )
-        table.index = adata.obs_names
+            names = [str(i) for i in range(values.shape[1])]
+        membership = _membership(values, f"adata.obsm[{lineage_key!r}]", names)
+        table = pd.DataFrame(membership, index=adata.obs_names.copy(), columns=names)
     elif lineage_key in adata.obs:
         column = adata.obs[lineage_key].astype("category")
         table = pd.DataFrame(
@@ -266,8 +298,61 @@ def lineage_table(adata: AnnData, lineage_key: str | None) -> pd.DataFrame:
     return table
 
 
+def _membership(values: np.ndarray, where: str, names: Sequence[str]) -> np.ndarray:
+    """Boolean membership from booleans or 0/1 (missing values: not a member); a ValueError for anything else."""
+    if values.dtype.kind == "b":
+        return values.astype(bool, copy=True)
+    missing = np.asarray(pd.isna(values), dtype=bool)
+    if values.dtype.kind in "iuf":
+        valid = missing | (values == 0) | (values == 1)
+    else:
+        valid = missing | np.vectorize(_is_zero_or_one, otypes=[bool])(values)
+    if not valid.all():
+        columns = [names[i] for i in np.flatnonzero(~valid.all(axis=0))]
+        raise ValueError(
+            f"{where} must mark the cells of each lineage with booleans, or with 0 and 1 (NaN: not a member); "
+            f"{int((~valid).sum())} of its values are neither, in lineages {columns[:5]}: "
+            f"e.g. {_examples(values[~valid])}. "
+            "Fate probabilities are not memberships: threshold them (e.g. adata.obsm[key] = probabilities > 0.5), "
+            "or build the lineages with pathreg.pp.lineages / pathreg.pp.fate_lineages."
+        )
+    member = np.zeros(values.shape, dtype=bool)
+    present = ~missing
+    member[present] = values[present].astype(np.float64) == 1
+    return member
+
+
+def _is_zero_or_one(value) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    return _is_real_number(value) and value in (0, 1)
+
+
+def _is_real_number(value) -> bool:
+    return isinstance(value, (bool, np.bool_, int, float, np.integer, np.floating))
+
+
+def _examples(values: np.ndarray, n: int = 3) -> str:
+    """The first ``n`` distinct values, as the user would type them."""
+    return ", ".join(list(dict.fromkeys(repr(value) for value in np.asarray(values, dtype=object).tolist()))[:n])
+
+
 def prior_mask(adata: AnnData, prior, target_names: Sequence[str], regulator_names: Sequence[str]) -> np.ndarray | None:
-    """Boolean targets x regulators mask of allowed edges from a varp key or a DataFrame (target rows)."""
+    """Boolean targets x regulators mask of allowed edges from a varp key or a DataFrame (target rows).
+
+    Entries are booleans or numbers: True or non-zero allows the edge; False, 0 and NaN (or another missing value,
+    e.g. where a table built with ``DataFrame.pivot`` has no edge) mean no edge. A DataFrame may leave out genes
+    (they get no edges), but each of its row and column labels must be one of ``var_names``, once.
+
+    Raises
+    ------
+    ValueError
+        For a missing varp key (with close matches), entries that are neither booleans nor numbers (e.g. strings),
+        DataFrame labels that are duplicated or not in ``var_names`` (listed, with close matches), or a prior that
+        allows no edge between the regulators and targets.
+    TypeError
+        For a prior that is neither a varp key nor a DataFrame.
+    """
     if prior is None:
         return None
     if isinstance(prior, str):
@@ -279,9 +364,11 @@ def prior_mask(adata: AnnData, prior, target_names: Sequence[str], regulator_nam
             )
         matrix = adata.varp[prior]
         matrix = matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
-        frame = pd.DataFrame(matrix != 0, index=adata.var_names, columns=adata.var_names)
+        allowed = _edges(matrix, f"adata.varp[{prior!r}]")
+        frame = pd.DataFrame(allowed, index=adata.var_names, columns=adata.var_names)
     elif isinstance(prior, pd.DataFrame):
-        frame = prior.astype(bool)
+        _check_prior_labels(prior, adata.var_names)
+        frame = pd.DataFrame(_edges(prior.to_numpy(), "The prior DataFrame"), index=prior.index, columns=prior.columns)
         frame = frame.reindex(index=adata.var_names, columns=adata.var_names, fill_value=False)
     else:
         raise TypeError(
@@ -291,6 +378,60 @@ def prior_mask(adata: AnnData, prior, target_names: Sequence[str], regulator_nam
     if not mask.any():
         raise ValueError("The prior allows no edge between the selected regulators and targets.")
     return mask
+
+
+def _edges(values: np.ndarray, where: str) -> np.ndarray:
+    """Allowed edges: True or non-zero; False, 0 and missing values (NaN) are no edge; a ValueError for the rest."""
+    if values.dtype.kind == "b":
+        return values.astype(bool, copy=True)
+    missing = np.asarray(pd.isna(values), dtype=bool)
+    if values.dtype.kind in "iuf":
+        numbers = ~missing
+    else:
+        numbers = ~missing & np.vectorize(_is_real_number, otypes=[bool])(values)
+    bad = ~missing & ~numbers
+    if bad.any():
+        raise ValueError(
+            f"{where} must hold booleans or numbers (True or non-zero: allowed edge; False, 0 or NaN: no edge), "
+            f"but {int(bad.sum())} of its entries {'is' if bad.sum() == 1 else 'are'} neither, e.g. "
+            f"{_examples(values[bad])}. For a table whose "
+            "non-missing entries mark the edges (e.g. a mode of regulation from DataFrame.pivot), pass prior.notna()."
+        )
+    allowed = np.zeros(values.shape, dtype=bool)
+    allowed[numbers] = values[numbers].astype(np.float64) != 0
+    return allowed
+
+
+def _check_prior_labels(prior: pd.DataFrame, var_names: pd.Index) -> None:
+    """Raise for duplicated labels of a prior DataFrame, or labels that are not ``var_names`` (with close matches)."""
+    axes = (
+        ("index", "row", "targets", "prior.groupby(level=0).max()"),
+        ("columns", "column", "regulators", "prior.T.groupby(level=0).max().T"),
+    )
+    for axis, kind, role, merge in axes:
+        labels = getattr(prior, axis)
+        if not labels.is_unique:
+            duplicated = labels[labels.duplicated()].unique().tolist()
+            raise ValueError(
+                f"The prior's {axis} ({role}) has duplicated labels {duplicated[:5]}"
+                f"{f' ({len(duplicated)} in all)' if len(duplicated) > 5 else ''}; each gene must be one {kind}: "
+                f"merge them first, e.g. prior = {merge}."
+            )
+    for axis, kind, role, _ in axes:
+        labels = getattr(prior, axis)
+        unknown = labels[~labels.isin(var_names)].tolist()
+        if unknown:
+            hints = "".join(
+                f" Close matches of {label!r}: {similar_names(str(label), var_names)}."
+                for label in unknown[:3]
+                if similar_names(str(label), var_names)
+            )
+            raise ValueError(
+                f"{len(unknown)} of the {len(labels)} {kind} labels ({role}) of the prior are not in var_names: "
+                f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}, so their edges would be lost.{hints} Rename them "
+                f"to var_names (prior.rename({axis}={{...}})), or drop the genes that are not in the data: "
+                "prior.loc[prior.index.isin(adata.var_names), prior.columns.isin(adata.var_names)]."
+            )
 
 
 def stored_adjacency(adata: AnnData, key: str) -> np.ndarray:

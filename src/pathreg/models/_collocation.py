@@ -81,13 +81,18 @@ def fit_collocation(
 
     Returns
     -------
-    The per-epoch :class:`History` (``fit_loss`` is the relative derivative error).
+    The per-epoch :class:`History` (``fit_loss`` is the relative derivative error). Interrupted
+    (``KeyboardInterrupt``), training stops with the parameters of the last finished epoch and
+    ``history.interrupted = True``; before the first epoch finished, the history is empty and the
+    parameters are the initial ones.
 
     Raises
     ------
     ValueError
         For an unknown regularizer, device or option (close matches and the valid names listed), an
         invalid setting, or states and derivatives of different shapes.
+    FloatingPointError
+        If the training diverges and the recoveries are used up.
     """
     settings = with_options(settings, CollocationSettings, options)
     regularizer = get_regularizer(regularizer)
@@ -196,11 +201,18 @@ class CellTerm:
 def _finish(model: NeuralODE, history: History, records: list[torch.Tensor], guard: DivergenceGuard, optimizer) -> None:
     """Move the per-epoch records into ``history``; leave the model in evaluation mode with finite parameters.
 
+    An interrupted training without a finished epoch leaves ``history`` empty and the initial parameters.
+
     Raises
     ------
     FloatingPointError
-        If no epoch finished, or the parameters are not finite and the recoveries are used up.
+        If no epoch finished without an interruption, or the parameters are not finite and the recoveries are
+        used up.
     """
+    if not records and history.interrupted:  # Ctrl-C during the first epoch: nothing to record
+        set_gate_mode(model, deterministic=False, frozen=False)
+        model.eval()
+        return
     if not records:
         raise FloatingPointError("Training was stopped before its first epoch finished.")
     fit_losses, penalties, sparsities = torch.stack(records).double().cpu().T.tolist()

@@ -80,20 +80,24 @@ def read_model_file(path: str | Path, *, map_location: str | torch.device, versi
     FileNotFoundError
         If there is no file at ``path``.
     ValueError
-        If torch cannot read it, it is not a pathreg model file, or its format version is not in ``versions``
-        (the message names the version, the pathreg that wrote it, and what to do).
+        If torch cannot read it, it is not a pathreg model file (:func:`not_a_model_file`: a short reason, and
+        which files can be read), or its format version is not in ``versions`` (the message names the version,
+        the pathreg that wrote it, and what to do).
+    PermissionError
+        If the file cannot be read.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No pathreg model file at {path}.")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
-        raise ValueError(
-            f"{path} is not a pathreg model file that torch can read ({type(error).__name__}: {error})."
-        ) from error
+    except PermissionError:
+        raise
+    except Exception as error:  # torch raises anything on a file it did not write (KeyError on text, ...)
+        # from None: torch's messages advise weights_only=False, which would run the file's code
+        raise ValueError(not_a_model_file(path, unreadable_reason(path, error))) from None
     if not isinstance(payload, dict) or "format_version" not in payload:
-        raise ValueError(f"{path} is not a pathreg model file (no format_version).")
+        raise ValueError(not_a_model_file(path, "no format_version"))
     found = payload["format_version"]
     is_integer = isinstance(found, int) and not isinstance(found, bool)
     if not is_integer or found not in versions:
@@ -106,6 +110,32 @@ def read_model_file(path: str | Path, *, map_location: str | torch.device, versi
             f"format version {readable} only; {advice}."
         )
     return payload
+
+
+def not_a_model_file(path: str | Path, reason: str) -> str:
+    """The message for a file that is not a pathreg model file, with a short ``reason``."""
+    return (
+        f"{path} is not a pathreg model file ({reason}); pathreg.models.load reads the .pt files written by "
+        "pathreg.models.save_model / Ensemble.save."
+    )
+
+
+def unreadable_reason(path: Path, error: Exception) -> str:
+    """A short reason why ``torch.load`` failed on ``path``, from the file's first bytes and the ``error``."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(8)
+    except OSError:
+        head = b""
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"\x89HDF"):
+        return "it is an HDF5 file, e.g. an .h5ad: read those with anndata.read_h5ad"
+    if head.startswith(b"PK"):
+        if isinstance(error, pickle.UnpicklingError):
+            return "it holds Python objects other than tensors and plain data"
+        return "a truncated or corrupt archive"
+    return "not a file written by torch.save"
 
 
 def save_model(model: nn.Module, path: str | Path, *, metadata: dict | None = None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -207,7 +209,8 @@ class NeuralODE(_ODEModel):
     .. math::
         \frac{dx}{dt} = f(x_{\mathrm{inputs}}) - e^{\delta} \odot x
 
-    with one learned rate :math:`e^{\delta_i} > 0` per state variable (initially 1). This is the form of
+    with one learned rate :math:`e^{\delta_i} > 0` per state variable (initially 1), or with ``decay`` a positive
+    number one fixed rate for all (not trained). This is the form of
     gene-regulatory models (production by regulators, first-order degradation): :math:`f` then only has
     to explain production, and the self-dependency it would otherwise spend on degradation is not
     mistaken for regulation. The decay is a self-loop and not part of :meth:`adjacency`.
@@ -227,7 +230,8 @@ class NeuralODE(_ODEModel):
         Step of fixed-grid solvers. ``None`` steps on the output grid; with a step, torchdiffeq
         interpolates the outputs linearly between grid points, an error a fit will learn to compensate.
     decay
-        Add the learned first-order decay term.
+        ``True``: add the first-order decay term with learned rates; a positive number: with that rate for every
+        state variable, fixed (a buffer, not a parameter); ``False``: no decay.
     dependency_mask
         Optional boolean ``(n_outputs, n_inputs)`` mask of allowed dependencies (a prior network). Output
         ``i`` is computed from its allowed inputs only, :math:`f(x \odot M_i)_i`, so forbidden dependencies
@@ -258,7 +262,7 @@ class NeuralODE(_ODEModel):
         rtol: float = 1e-3,
         atol: float = 1e-4,
         step_size: float | None = None,
-        decay: bool = False,
+        decay: bool | float = False,
         dependency_mask: torch.Tensor | None = None,
         exclude_self: bool = False,
     ) -> None:
@@ -267,7 +271,7 @@ class NeuralODE(_ODEModel):
         n_inputs, n_outputs = vector_field.n_inputs, vector_field.n_outputs
         if exclude_self and input_index is None and n_inputs != n_outputs:
             raise ValueError("exclude_self needs input_index to know which input is each output's own variable.")
-        self.log_decay = nn.Parameter(torch.zeros(n_outputs)) if decay else None
+        self._init_decay(decay, n_outputs)
         if input_index is None:
             if n_inputs != n_outputs:
                 raise ValueError(
@@ -290,11 +294,20 @@ class NeuralODE(_ODEModel):
                 "atol": atol,
                 "step_size": step_size,
                 "input_index": None if input_index is None else self.input_index.tolist(),
-                "decay": decay,
+                "decay": decay if decay is None or isinstance(decay, bool) else float(decay),
                 "dependency_mask": None if self.dependency_mask is None else self.dependency_mask.tolist(),
                 "exclude_self": bool(exclude_self),
             }
         )
+
+    def _init_decay(self, decay: bool | float, n_outputs: int) -> None:
+        """``log_decay``: a learned parameter (``decay=True``), a fixed buffer (a rate), or ``None``."""
+        if decay is None or isinstance(decay, bool):
+            self.log_decay = nn.Parameter(torch.zeros(n_outputs)) if decay else None
+            return
+        if not isinstance(decay, numbers.Real) or not 0 < float(decay) < math.inf:
+            raise ValueError(f"decay must be True, False or a positive finite rate, got {decay!r}.")
+        self.register_buffer("log_decay", torch.full((n_outputs,), math.log(float(decay))))
 
     def _own_inputs(self, n_outputs: int) -> torch.Tensor:
         """Per state variable, its position among the inputs, ``-1`` where it is not an input."""

@@ -10,16 +10,31 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from pathreg._utils import gene_mask, resolve_modality, stored_adjacency
+from pathreg.tl import grn
 
 from ._utils import finish
 
 
+def network_matrix(adata, key: str, lineage: str | None) -> np.ndarray:
+    """The dense ``n_vars x n_vars`` network of the fit ``key``: the whole one, or ``lineage``'s (via ``tl.grn``)."""
+    if lineage is None:
+        return stored_adjacency(adata, key)
+    edges = grn(adata, key=key, lineage=lineage)  # checks the lineage, listing the fit's lineages
+    matrix = np.zeros((adata.n_vars, adata.n_vars), dtype=np.float32)
+    rows, columns = adata.var_names.get_indexer(edges["target"]), adata.var_names.get_indexer(edges["regulator"])
+    matrix[rows, columns] = (edges["sign"] * edges["weight"]).to_numpy(dtype=np.float32)
+    return matrix
+
+
 def adjacency_frame(
-    adata, *, key: str = "pathreg", regulators=None, targets=None, mod: str | None = None
+    adata, *, key: str = "pathreg", lineage: str | None = None, regulators=None, targets=None, mod: str | None = None
 ) -> pd.DataFrame:
-    """The stored adjacency as a target x regulator DataFrame, restricted to the fit's regulators and targets."""
+    """The stored adjacency (of ``lineage``, if given) as a target x regulator DataFrame.
+
+    Restricted to the fit's regulators and targets, intersected with ``regulators`` and ``targets``.
+    """
     adata = resolve_modality(adata, mod)
-    matrix = stored_adjacency(adata, key)
+    matrix = network_matrix(adata, key, lineage)
     record = adata.uns.get(key, {})
     default_regulators = list(record.get("regulators", adata.var_names))
     default_targets = list(record.get("targets", adata.var_names))
@@ -36,6 +51,7 @@ def adjacency(
     adata,
     *,
     key: str = "pathreg",
+    lineage: str | None = None,
     regulators: str | Sequence[str] | None = None,
     targets: str | Sequence[str] | None = None,
     signed: bool = True,
@@ -53,6 +69,9 @@ def adjacency(
         AnnData (or MuData with ``mod``).
     key
         The ``key_added`` of the fit.
+    lineage
+        Draw this lineage's network instead of the whole fit's (fits of several lineages; see
+        :func:`pathreg.tl.grn`). The title names it.
     regulators, targets
         Restrict the columns / rows (a boolean var column name or gene names); default: the fit's.
     signed
@@ -75,7 +94,8 @@ def adjacency(
     """
     import seaborn as sns
 
-    frame = adjacency_frame(adata, key=key, regulators=regulators, targets=targets, mod=mod)
+    frame = adjacency_frame(adata, key=key, lineage=lineage, regulators=regulators, targets=targets, mod=mod)
+    title = f"{key}: target x regulator" if lineage is None else f"{key}, lineage {lineage}: target x regulator"
     values = frame if signed else frame.abs()
     # the colour range follows regulation of other genes: strong self-regulation would wash out the rest
     is_self = frame.index.to_numpy()[:, None] == frame.columns.to_numpy()[None, :]
@@ -95,6 +115,8 @@ def adjacency(
         grid = sns.clustermap(values, **options)
         grid.ax_heatmap.set_xlabel("regulator")
         grid.ax_heatmap.set_ylabel("target")
+        if lineage is not None:  # which network it is; the whole fit's clustermap keeps its untitled look
+            grid.figure.suptitle(title, y=1.02)
         result = grid.figure
     else:
         if ax is None:
@@ -103,6 +125,6 @@ def adjacency(
         sns.heatmap(values, ax=ax, square=frame.shape[0] <= 40 and frame.shape[1] <= 40, **options)
         ax.set_xlabel("regulator")
         ax.set_ylabel("target")
-        ax.set_title(f"{key}: target x regulator")
+        ax.set_title(title)
         result = ax
     return finish(result, show)

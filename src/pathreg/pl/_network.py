@@ -46,6 +46,7 @@ def network(
     adata,
     *,
     key: str = "pathreg",
+    lineage: str | None = None,
     top_k: int = 50,
     regulators_highlight: str | Sequence[str] | None = None,
     layout: Literal["spring", "circular", "kamada_kawai", "shell"] = "spring",
@@ -66,6 +67,9 @@ def network(
         AnnData (or MuData with ``mod``) on which :func:`pathreg.tl.fit_dynamics` ran.
     key
         The ``key_added`` of the fit.
+    lineage
+        Draw this lineage's network instead of the whole fit's (fits of several lineages; see
+        :func:`pathreg.tl.grn`). The title names it.
     top_k
         Number of strongest edges drawn (fewer when fewer are non-zero).
     regulators_highlight
@@ -89,6 +93,7 @@ def network(
     Examples
     --------
     >>> pathreg.pl.network(adata, top_k=20, regulators_highlight="is_tf")  # doctest: +SKIP
+    >>> pathreg.pl.network(adata, lineage="Ery", top_k=20)  # doctest: +SKIP
     """
     import networkx as nx
 
@@ -97,7 +102,7 @@ def network(
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}.")
     adata = resolve_modality(adata, mod)
-    graph = to_networkx(adata, key=key, top_k=top_k)
+    graph = to_networkx(adata, key=key, lineage=lineage, top_k=top_k)
     highlighted = _highlighted(adata, graph, key, regulators_highlight)
     created = ax is None
     if created:
@@ -153,7 +158,8 @@ def network(
         loc="upper left",
         bbox_to_anchor=(1.0, 1.0),
     )
-    ax.set_title(f"{key}: top {graph.number_of_edges()} edges")
+    where = key if lineage is None else f"{key}, lineage {lineage}"
+    ax.set_title(f"{where}: top {graph.number_of_edges()} edges")
     ax.set_axis_off()
     if created:  # make room for the legend right of the graph, so that a plain savefig keeps it
         ax.figure.tight_layout()

@@ -15,7 +15,7 @@ from .._settings import logger
 from ._checkpoint import CheckpointFolder, fingerprint
 from ._objectives import OBJECTIVES
 from ._problem import DynamicsProblem
-from ._readout import cell_predictions, lineage_errors, predict_lineages
+from ._readout import cell_predictions, lineage_errors, lineage_strengths, predict_lineages
 from ._settings import FitSettings
 
 
@@ -41,6 +41,10 @@ class FitResult:
         ``(n_obs, n_state)`` float32: the predictions interpolated at every cell's time (NaN outside lineages).
     lineage_mse
         Whole-lineage prediction error per lineage, against the bin means.
+    lineage_strength
+        Per lineage, ``(n_state, n_regulators)`` float32: the network read out like :attr:`strength` (same
+        readout, normalisation and target rows) over that lineage's bin means only. Empty for a fit of one
+        lineage (its network is :attr:`strength`).
     """
 
     ensemble: Ensemble
@@ -52,11 +56,12 @@ class FitResult:
     lineage_predictions: list[np.ndarray] = field(repr=False)
     cells: np.ndarray = field(repr=False)
     lineage_mse: dict[str, float]
+    lineage_strength: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def interrupted(self) -> bool:
-        """Whether a member's training was interrupted (the members finished by then are kept)."""
-        return any(history.interrupted for history in self.histories)
+        """Whether the fit was interrupted: a member's training was, or fewer than ``n_seeds`` members were fitted."""
+        return any(history.interrupted for history in self.histories) or len(self.ensemble) < self.settings.n_seeds
 
     @property
     def target_adjacency(self) -> np.ndarray:
@@ -66,23 +71,45 @@ class FitResult:
     def metrics(self) -> dict:
         """The fit's metrics, as written to ``adata.uns[key]["metrics"]``.
 
-        ``lineage_mse`` (per lineage), ``mean_lineage_mse``, ``feature_sparsity`` (targets x regulators)
-        and ``weight_sparsity`` (mean over members).
+        ``lineage_mse`` (per lineage), ``mean_lineage_mse``, ``feature_sparsity`` and ``weight_sparsity``
+        (mean over members). ``feature_sparsity`` is the fraction of the target x regulator dependencies the
+        model was allowed to have (by the prior, and without a gene's own level where the objective excludes
+        it) that are exactly zero: structurally excluded entries are not counted as pruned.
         """
         return {
             "lineage_mse": {name: float(value) for name, value in self.lineage_mse.items()},
             "mean_lineage_mse": float(np.mean(list(self.lineage_mse.values()))),
-            "feature_sparsity": float(1.0 - (np.abs(self.target_adjacency) > 0).mean()),
+            "feature_sparsity": self.feature_sparsity(),
             "weight_sparsity": float(np.mean([weight_sparsity(member) for member in self.ensemble])),
         }
 
-    def full_adjacency(self) -> np.ndarray:
-        """``(n_vars, n_vars)`` float32 in the AnnData's gene order: row target, column regulator."""
+    def feature_sparsity(self) -> float:
+        """Fraction of the allowed target x regulator dependencies that are exactly zero (see :meth:`metrics`)."""
+        mask = self.ensemble.members[0].allowed_dependencies()
+        allowed = np.ones(self.strength.shape, dtype=bool) if mask is None else mask.detach().cpu().numpy()
+        allowed = allowed[self.problem.is_target]
+        if not allowed.any():
+            return 0.0
+        return float((self.target_adjacency[allowed] == 0).mean())
+
+    def full_adjacency(self, strength: np.ndarray | None = None) -> np.ndarray:
+        """``(n_vars, n_vars)`` float32 in the AnnData's gene order: row target, column regulator.
+
+        Parameters
+        ----------
+        strength
+            A ``(n_state, n_regulators)`` network of this fit (e.g. one of :attr:`lineage_strength`);
+            ``None``: :attr:`strength`.
+        """
         problem = self.problem
         adjacency = np.zeros((problem.n_vars, problem.n_vars), dtype=np.float32)
         regulator_columns = problem.state_columns[problem.input_index]
-        adjacency[np.ix_(problem.state_columns, regulator_columns)] = self.strength
+        adjacency[np.ix_(problem.state_columns, regulator_columns)] = self.strength if strength is None else strength
         return adjacency
+
+    def lineage_adjacency(self) -> dict[str, np.ndarray]:
+        """Every lineage's network (:attr:`lineage_strength`) in the layout of :meth:`full_adjacency`."""
+        return {name: self.full_adjacency(strength) for name, strength in self.lineage_strength.items()}
 
     def params(self) -> dict:
         """The fit's settings as written to ``adata.uns[key]["params"]`` (h5ad-writable)."""
@@ -102,7 +129,7 @@ class FitResult:
             "n_seeds": int(settings.n_seeds),
             "hidden": list(settings.hidden),
             "activation": "none" if settings.activation is None else settings.activation,
-            "decay": bool(settings.decay),
+            "decay": _decay_record(settings.decay_in_force()),
             "solver": settings.solver,
             "regularizer": {k: v for k, v in settings.regularizer().hyperparameters().items() if v is not None},
             "training": settings.training_record(),
@@ -114,6 +141,13 @@ class FitResult:
             "time_offset": problem.time_offset,
             "time_span": problem.time_span,
         }
+
+
+def _decay_record(decay: bool | float) -> str | float:
+    """The decay as written to ``uns``: ``"learned"``, ``"none"`` or the fixed rate."""
+    if isinstance(decay, bool):
+        return "learned" if decay else "none"
+    return float(decay)
 
 
 def build_member(problem: DynamicsProblem, settings: FitSettings, *, seed: int) -> NeuralODE:
@@ -132,7 +166,7 @@ def build_member(problem: DynamicsProblem, settings: FitSettings, *, seed: int) 
             vector_field,
             input_index=problem.input_index,
             solver=settings.solver,
-            decay=settings.decay,
+            decay=settings.decay_in_force(),
             dependency_mask=None if problem.allowed is None else torch.as_tensor(problem.allowed),
             exclude_self=settings.objective_spec.exclude_self,
         )
@@ -162,6 +196,8 @@ def fit_ensemble(
         For a problem read with ``velocity_key`` and an objective that does not fit cells.
     FloatingPointError
         When the fitted ensemble gives a non-finite network or prediction.
+    KeyboardInterrupt
+        When interrupted before any member has finished an epoch (later, the members so far are kept).
     """
     settings = FitSettings() if settings is None else settings
     if problem.velocity_key is not None and not settings.objective_spec.uses_cells:
@@ -184,7 +220,10 @@ def fit_ensemble(
     )
     members, histories = [], []
     for member in range(settings.n_seeds):
-        model, history = _fit_member(problem, settings, member, device, progress, folder)
+        fitted = _fit_member_or_stop(problem, settings, member, device, progress, folder, n_finished=len(members))
+        if fitted is None:
+            break
+        model, history = fitted
         members.append(model)
         histories.append(history)
         if history.interrupted:
@@ -214,6 +253,32 @@ def _checkpoints(problem: DynamicsProblem, settings: FitSettings, checkpoint_dir
     return CheckpointFolder(checkpoint_dir, fingerprint(record, problem.state_genes, problem.bins), resume=resume)
 
 
+def _fit_member_or_stop(problem, settings: FitSettings, member: int, device, progress, folder, *, n_finished: int):
+    """:func:`_fit_member`, or ``None`` when it was interrupted before finishing an epoch and members are kept.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When interrupted so before any member (``n_finished == 0``): there is nothing to keep.
+    """
+    try:
+        model, history = _fit_member(problem, settings, member, device, progress, folder)
+    except KeyboardInterrupt:  # outside the training loop (e.g. while building the member or its data)
+        history = None
+    if history is not None and not (history.interrupted and len(history) == 0):
+        return model, history
+    if n_finished == 0:
+        raise KeyboardInterrupt("fit interrupted before any ensemble member finished; nothing was written") from None
+    logger.warning(
+        "Interrupted before ensemble member %d of %d finished an epoch: keeping the %d member(s) so far "
+        '(params["interrupted"] = True).',
+        member + 1,
+        settings.n_seeds,
+        n_finished,
+    )
+    return None
+
+
 def _fit_member(problem, settings: FitSettings, member: int, device, progress: bool, folder):
     loaded = folder.load(member) if folder is not None else None
     if loaded is not None:
@@ -241,9 +306,14 @@ def _read_out(ensemble: Ensemble, problem: DynamicsProblem, settings: FitSetting
     strength = ensemble.signed_adjacency(
         problem.bin_means, normalize=settings.normalize, rows=problem.is_target, readout=settings.readout
     )
+    per_lineage = lineage_strengths(
+        ensemble, problem.bins, normalize=settings.normalize, rows=problem.is_target, readout=settings.readout
+    )
     predictions = predict_lineages(ensemble, problem.bins)
-    bad = (["strength"] if not np.isfinite(strength).all() else []) + (
-        ["predictions"] if any(not np.isfinite(p).all() for p in predictions) else []
+    bad = (
+        (["strength"] if not np.isfinite(strength).all() else [])
+        + (["lineage networks"] if any(not np.isfinite(s).all() for s in per_lineage.values()) else [])
+        + (["predictions"] if any(not np.isfinite(p).all() for p in predictions) else [])
     )
     if bad:
         raise FloatingPointError(
@@ -260,4 +330,5 @@ def _read_out(ensemble: Ensemble, problem: DynamicsProblem, settings: FitSetting
         lineage_predictions=predictions,
         cells=cell_predictions(problem.bins, predictions, problem.scaled_time, problem.n_obs),
         lineage_mse=lineage_errors(problem.bins, predictions),
+        lineage_strength=per_lineage,
     )

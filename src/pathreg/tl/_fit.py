@@ -12,7 +12,7 @@ from anndata import AnnData
 
 from pathreg.models import CollocationSettings, Ensemble, ShootingSettings, resolve_device
 
-from .._utils import GeneSpec, ensure_actual, resolve_modality
+from .._utils import GeneSpec, resolve_modality, writing_into
 from ._ensemble_fit import fit_ensemble
 from ._problem import DynamicsProblem
 from ._settings import FitSettings
@@ -40,7 +40,7 @@ def fit_dynamics(
     window: int | None = 2,
     hidden: Sequence[int] = (32,),
     activation: str | None = "tanh",
-    decay: bool = True,
+    decay: bool | float | None = None,
     lambda_: float | None = None,
     regularizer_options: Mapping | None = None,
     solver: str = "rk4",
@@ -60,8 +60,8 @@ def fit_dynamics(
     .. math::
         \frac{dx}{dt} = f_\theta(x_{\mathrm{regulators}}) - e^{\delta} \odot x
 
-    with :math:`f_\theta` a (gated) MLP trained with the chosen sparsity method and a learned
-    per-gene decay (``decay=True``).
+    with :math:`f_\theta` a (gated) MLP trained with the chosen sparsity method and a first-order decay
+    :math:`e^{\delta}` per gene (fixed at 3 for the default ``"cells"`` objective, learned otherwise; ``decay``).
 
     Trajectories: each lineage's cells are sorted by time and cut into ``n_bins`` bins of equal
     cell counts; bin means are the observations. With ``time_scale="rank"`` (default) a cell's model
@@ -95,6 +95,8 @@ def fit_dynamics(
     regulators (so that targets with fast and slow dynamics compare, as GENIE3's per-target importances);
     then averaged over models. :doc:`/benchmarks` has the measurements behind these defaults.
 
+    A call that raises leaves ``adata`` as it was (a view stays a view); results are written only at the end.
+
     Parameters
     ----------
     adata
@@ -104,13 +106,22 @@ def fit_dynamics(
     time_key
         Column of ``adata.obs`` with each cell's time (see :func:`pathreg.pp.pseudotime`).
     lineage_key
-        Lineage membership: a boolean cells x lineages table in ``adata.obsm`` (see
-        :func:`pathreg.pp.lineages`) or a categorical ``adata.obs`` column. ``None``: all cells form one lineage.
+        Lineage membership: a cells x lineages table in ``adata.obsm`` (see :func:`pathreg.pp.lineages`; a
+        DataFrame or an array of booleans, or of the numbers 0 and 1 with NaN = not a member; other values, such
+        as fate probabilities, are a ``ValueError``) or a categorical ``adata.obs`` column. ``None``: all cells
+        form one lineage.
     regulators, targets
         ``None`` (all genes), a boolean ``adata.var`` column name (e.g. ``"is_tf"``) or a list of gene names.
+        Regulators that are constant over the cells used (standard deviation at most ``1e-6 x max(1, |mean|)``)
+        are no inputs of the model: they get no edges (their adjacency columns are zero) and are not listed in
+        ``adata.uns[key]["regulators"]``; the ``pathreg`` logger warns, naming them and the constant targets.
     prior
-        Optional allowed edges, target x regulator: a key of ``adata.varp`` (non-zero = allowed) or a
-        DataFrame indexed by targets with regulator columns. Edges outside it are exactly absent.
+        Optional allowed edges, target x regulator: a key of ``adata.varp`` or a DataFrame indexed by targets
+        with regulator columns. Entries are booleans or numbers: True or non-zero allows the edge; False, 0 and
+        NaN (e.g. the missing entries of a table built with ``DataFrame.pivot``) mean no edge; other entries
+        (strings) are a ``ValueError``. A DataFrame may leave genes out (they get no edges), but its row and
+        column labels must be ``var_names``, each once (a ``ValueError`` lists the others, with close matches).
+        Edges outside the prior are exactly absent.
     layer
         Expression layer; ``None`` uses ``adata.X``.
     mod
@@ -141,7 +152,10 @@ def fit_dynamics(
     hidden, activation
         Hidden layer widths and nonlinearity of :math:`f_\theta`.
     decay
-        Learn a first-order decay per gene (recommended for expression data).
+        First-order decay of every gene: ``True`` learns one rate per gene, a positive number fixes the rate
+        for all (per unit of model time: the lineage's span is 1 with ``time_scale="rank"``), ``False`` leaves
+        it out. ``None``: the objective's default, 3.0 for ``"cells"`` (see :class:`Cells`) and learned for the
+        others.
     lambda_
         Penalty strength. ``None``: the objective's default for the method (:attr:`Objective.default_lambdas`:
         3.0 for the gated methods with the collocation objective, relative to the derivatives' variance), the
@@ -200,12 +214,15 @@ def fit_dynamics(
         For invalid inputs, before anything is fitted and with ``adata`` unchanged: unknown names (the
         valid ones listed), missing keys (with close matches and the function that creates them), NaN or
         infinite values among the cells and genes used, duplicated ``var_names``, no overlap of
-        ``regulators`` with ``var_names``, too few cells or a constant time in a lineage. See
-        :doc:`/troubleshooting`.
+        ``regulators`` with ``var_names``, too few cells or a constant time in a lineage, a prior or lineage
+        table of invalid values or labels, all regulators (or all genes) constant. See :doc:`/troubleshooting`.
     RuntimeError
         For ``device="cuda"`` when no CUDA device is visible.
     FloatingPointError
         When the training diverges (lower ``lr``); nothing is written.
+    KeyboardInterrupt
+        When interrupted before any ensemble member has finished an epoch; nothing is written. Interrupted
+        later, the members fitted so far are kept and written, with ``params["interrupted"] = True``.
 
     Warns
     -----
@@ -255,6 +272,6 @@ def fit_dynamics(
     result = fit_ensemble(
         problem, settings, device=torch_device, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume
     )
-    ensure_actual(data)  # a view becomes an actual AnnData only now, without ImplicitModificationWarning
-    write_fit(data, result, key_added=key_added)
+    with writing_into(data):  # a view becomes actual only now (no ImplicitModificationWarning), a view again on failure
+        write_fit(data, result, key_added=key_added)
     return (result.ensemble, data_copy) if copy else result.ensemble

@@ -38,11 +38,15 @@ class Objective(ABC):
         The training settings :func:`fit_dynamics` uses unless ``training=`` overrides them.
     default_lambdas
         Penalty strength per method when ``lambda_=None`` (methods not listed: the regularizer's default).
+    default_decay
+        The members' decay when ``decay=None``: ``True`` (learned per gene) or a fixed rate (see
+        :class:`~pathreg.models.NeuralODE`).
     """
 
     name: str
     defaults: CollocationSettings | ShootingSettings
     default_lambdas: Mapping[str, float] = MappingProxyType({})
+    default_decay: bool | float = True
     exclude_self: bool = False
     """Whether a target's own expression is kept out of its production (:class:`~pathreg.models.NeuralODE`)."""
     uses_cells: bool = False
@@ -132,11 +136,16 @@ class Cells(Collocation):
     :func:`pathreg.models.fit_collocation`. A gene's own level is kept out of its production
     (``exclude_self``): near a steady state the cell term is then a regression of every gene on its
     regulators across cells, the signal of GENIE3-like methods, inside the ODE. Defaults as
-    :class:`Collocation`, with ``batch_size=256`` and ``cell_weight=1``.
+    :class:`Collocation`, with ``batch_size=256`` and ``cell_weight=1``, and the decay fixed at 3 per unit of
+    model time (a gene relaxes in a third of the lineage's span) rather than learned: at every cell the
+    production is fitted to ``derivative + decay * level``, so the decay weighs a cell's level against its
+    estimated derivative, and a learned rate shrinks towards zero when single-cell levels are noisy
+    (regression dilution), which discards the levels' signal (see ``docs/method.md``).
     """
 
     name = "cells"
     defaults = Collocation.defaults.replace(batch_size=256, cell_weight=1.0)
+    default_decay = 3.0
     exclude_self = True
     uses_cells = True
 

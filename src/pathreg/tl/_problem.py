@@ -12,6 +12,7 @@ from anndata import AnnData
 
 from pathreg.models import Trajectories
 
+from .._settings import logger
 from .._utils import (
     GeneSpec,
     check_choice,
@@ -29,6 +30,11 @@ from ._cells import neighbourhood_derivatives, rescale_velocity
 
 TIME_SCALES = ("rank", "pseudotime")
 """Model time of a cell: its rank along its lineage, or its (scaled) pseudotime."""
+CONSTANT_TOLERANCE = 1e-6
+"""A gene is constant when its standard deviation over the cells used is at most this times ``max(1, |mean|)``.
+
+Float32 expression resolves about ``1e-7`` of a value, so this counts genes that differ by rounding only as constant.
+"""
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +52,8 @@ class DynamicsProblem:
         Genes of the ODE's state (regulators and targets), sorted by name: the fit, and its result up to the
         same permutation, do not depend on the order of the AnnData's genes.
     regulator_genes, target_genes
-        Inputs of the vector field, and the state genes whose regulation is read out.
+        Inputs of the vector field, and the state genes whose regulation is read out. Regulators that are
+        constant over the cells used (:func:`constant_genes`) are state genes but not inputs: they get no edges.
     input_index
         Positions of the regulators among the state genes.
     state_columns
@@ -110,6 +117,8 @@ class DynamicsProblem:
     ) -> DynamicsProblem:
         """Validate and extract a fit's data; the arguments are those of :func:`fit_dynamics`.
 
+        The ``pathreg`` logger warns, naming the constant regulators and targets (:func:`check_constant_genes`).
+
         Raises
         ------
         ValueError
@@ -131,6 +140,10 @@ class DynamicsProblem:
         used = lineages.to_numpy().any(axis=1)
         check_finite_time(time, used, time_key)
         values = expression(adata, layer, columns=state_columns, cells=used, stacklevel=4)
+        constant = constant_genes(values, used)
+        check_constant_genes(state_genes, input_index, np.isin(state_genes, target_genes), constant, int(used.sum()))
+        input_index = input_index[~constant[input_index]]  # constant regulators are no inputs: no edges
+        regulator_genes = [state_genes[i] for i in input_index]
         velocity = None
         if velocity_key is not None:
             velocity = velocity_values(adata, velocity_key, state_columns, used)
@@ -239,6 +252,62 @@ def velocity_values(adata: AnnData, velocity_key: str, state_columns: np.ndarray
             "did not fit). Restrict regulators and targets to genes with velocity."
         )
     return velocity
+
+
+def constant_genes(values: np.ndarray, cells: np.ndarray, *, block: int = 256) -> np.ndarray:
+    """Boolean per column of ``values`` (cells x genes): constant over ``cells`` within :data:`CONSTANT_TOLERANCE`.
+
+    Computed in float64, ``block`` genes at a time (so that large data need no float64 copy).
+    """
+    rows = np.flatnonzero(cells)
+    flags = [np.zeros(0, dtype=bool)]
+    for start in range(0, values.shape[1], block):
+        chunk = values[np.ix_(rows, np.arange(start, min(start + block, values.shape[1])))].astype(np.float64)
+        flags.append(chunk.std(axis=0) <= CONSTANT_TOLERANCE * np.maximum(1.0, np.abs(chunk.mean(axis=0))))
+    return np.concatenate(flags)
+
+
+def check_constant_genes(
+    state_genes: list[str], input_index: np.ndarray, is_target: np.ndarray, constant: np.ndarray, n_cells: int
+) -> None:
+    """Raise when every state gene or every regulator is constant; otherwise warn, naming the constant ones.
+
+    A constant regulator carries no information on the targets, so it gets no edges; a constant target has
+    no dynamics to explain, so whatever edges it gets reflect noise.
+
+    Raises
+    ------
+    ValueError
+        If all state genes, or all regulators, are constant over the ``n_cells`` cells used.
+    """
+    rule = f"standard deviation at most {CONSTANT_TOLERANCE:g} x max(1, |mean|)"
+    constant_names = [gene for gene, flat in zip(state_genes, constant, strict=True) if flat]
+    if constant.all():
+        raise ValueError(
+            f"All {len(state_genes)} regulators and targets are constant over the {n_cells} cells used ({rule}): "
+            "there are no dynamics to fit. Check layer= (the expression it reads) and the lineages' cells."
+        )
+    regulators = [state_genes[i] for i in input_index if constant[i]]
+    if len(input_index) and len(regulators) == len(input_index):
+        raise ValueError(
+            f"All {len(input_index)} regulators are constant over the {n_cells} cells used ({rule}), e.g. "
+            f"{regulators[:5]}: they cannot explain any target. Choose regulators that vary (regulators=), or "
+            "check layer= and the lineages' cells."
+        )
+    if constant_names:
+        targets = [gene for gene, flat, target in zip(state_genes, constant, is_target, strict=True) if flat and target]
+        logger.warning(
+            "%d gene(s) are constant over the %d cells used (%s): %s%s. The %d constant regulator(s) get no edges "
+            "(their columns of the network are zero); the %d constant target(s) have no dynamics to explain, so "
+            "edges into them are noise. Leave them out of regulators= and targets= to silence this.",
+            len(constant_names),
+            n_cells,
+            rule,
+            constant_names[:5],
+            " ..." if len(constant_names) > 5 else "",
+            len(regulators),
+            len(targets),
+        )
 
 
 def check_bins(n_bins) -> None:

@@ -1,4 +1,4 @@
-"""Reading a fitted ensemble back into gene space: lineage predictions, per-cell predictions, per-lineage errors."""
+"""Reading a fitted ensemble back into gene space: lineage predictions and networks, per-cell predictions, errors."""
 
 from __future__ import annotations
 
@@ -51,4 +51,32 @@ def lineage_errors(bins: list[LineageBins], predictions: list[np.ndarray]) -> di
     return {
         lineage.name: float(np.mean((predicted - lineage.means) ** 2))
         for lineage, predicted in zip(bins, predictions, strict=True)
+    }
+
+
+def lineage_strengths(
+    ensemble: Ensemble, bins: list[LineageBins], *, normalize: bool, rows: np.ndarray, readout: str
+) -> dict[str, np.ndarray]:
+    """Every lineage's network: the readout over that lineage's bin means only (empty for a single lineage).
+
+    Parameters
+    ----------
+    ensemble
+        The fitted ensemble.
+    bins
+        The fit's lineages.
+    normalize, rows, readout
+        As for the whole network (:meth:`~pathreg.models.Ensemble.signed_adjacency`), which is read out over
+        the bin means of all lineages together.
+
+    Returns
+    -------
+    Lineage name -> ``(n_state, n_inputs)`` float32; ``{}`` when there are fewer than two lineages (the one
+    lineage's network is then the whole network).
+    """
+    if len(bins) < 2:
+        return {}
+    return {
+        lineage.name: ensemble.signed_adjacency(lineage.means, normalize=normalize, rows=rows, readout=readout)
+        for lineage in bins
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ class FitSettings:
     n_seeds: int = 5
     hidden: tuple[int, ...] = (32,)
     activation: str | None = "tanh"
-    decay: bool = True
+    decay: bool | float | None = None
     solver: str = "rk4"
     lambda_: float | None = None
     regularizer_options: Mapping[str, Any] = field(default_factory=dict)
@@ -76,6 +77,11 @@ class FitSettings:
             raise ValueError(f"hidden must be a sequence of positive layer widths, e.g. (32,), got {hidden!r}.")
         if not _positive_integer(self.n_seeds):
             raise ValueError(f"n_seeds must be an integer of at least 1, got {self.n_seeds!r}.")
+        if not (self.decay is None or isinstance(self.decay, bool)) and not _positive_rate(self.decay):
+            raise ValueError(
+                f"decay must be None (the objective's default), True (learned), False or a positive rate, "
+                f"got {self.decay!r}."
+            )
         if self.window is not None and not _positive_integer(self.window):
             raise ValueError(f"window must be a positive number of bins or None (whole lineages), got {self.window!r}.")
         object.__setattr__(self, "hidden", tuple(int(width) for width in hidden))
@@ -111,6 +117,10 @@ class FitSettings:
         """The :class:`Objective` of :attr:`objective`."""
         return OBJECTIVES[self.objective]
 
+    def decay_in_force(self) -> bool | float:
+        """The members' decay: :attr:`decay`, else the objective's :attr:`~Objective.default_decay`."""
+        return self.objective_spec.default_decay if self.decay is None else self.decay
+
     def lambda_for_method(self) -> float | None:
         """The penalty strength in force: ``lambda_``, else the objective's default for the method (or ``None``)."""
         return self.lambda_ if self.lambda_ is not None else self.objective_spec.default_lambdas.get(self.method)
@@ -137,7 +147,7 @@ class FitSettings:
             "window": self.window,
             "hidden": list(self.hidden),
             "activation": self.activation,
-            "decay": self.decay,
+            "decay": self.decay_in_force(),
             "solver": self.solver,
             "velocity_key": problem.velocity_key,
             "n_bins": problem.n_bins,
@@ -183,3 +193,7 @@ def split_fit_options(options: Mapping[str, Any] | None) -> tuple[dict, dict, di
 
 def _positive_integer(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+def _positive_rate(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < float(value) < math.inf

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 from anndata import AnnData
 
@@ -11,6 +13,11 @@ from .._utils import Key
 from ._ensemble_fit import FitResult
 
 _ABSENT = object()
+_DELETE = object()
+"""The value of a slot in :func:`assign_all` that removes the entry."""
+
+LINEAGE_INDEX = "lineage_adjacency"
+"""Entry of ``adata.uns[key]`` naming the lineage networks: ``lineages`` and their ``varp_keys``."""
 
 
 def history_record(history: History) -> dict:
@@ -42,6 +49,15 @@ def write_fit(adata: AnnData, result: FitResult, *, key_added: str = Key.DEFAULT
     ``adata.uns[key_added]`` as documented in :func:`fit_dynamics`. Every result is computed before the first
     assignment; an interruption while assigning restores the previous entries.
 
+    A fit of several lineages also writes every lineage's network (:attr:`FitResult.lineage_strength`) as
+    ``adata.varp[f"{key_added}_adjacency_{lineage}"]`` (float32 ``n_vars x n_vars``, the layout of the whole
+    network: row target, column regulator, AnnData gene order; a ``/`` in a lineage name becomes ``_``), and
+    ``adata.uns[key_added]["lineage_adjacency"]`` with the ``lineages`` and their ``varp_keys`` (two string
+    arrays, in the fit's lineage order). They are in ``varp``, not ``uns``, because ``varp`` is what AnnData
+    keeps aligned with the genes: ``adata[:, genes]`` subsets them together with the whole network, whereas
+    matrices in ``uns`` would silently keep the old genes. Read them with
+    ``pathreg.tl.grn(adata, lineage=...)``. Lineage networks of an earlier fit under the same key are removed.
+
     Raises
     ------
     ValueError
@@ -70,21 +86,72 @@ def write_fit(adata: AnnData, result: FitResult, *, key_added: str = Key.DEFAULT
     path = sparsification_path(result.histories[0])
     if path is not None:
         uns["sparsification_path"] = path
+    lineage_slots = lineage_network_slots(adata, result, key_added)
+    if result.lineage_strength:
+        uns[LINEAGE_INDEX] = {
+            "lineages": np.asarray(list(result.lineage_strength), dtype=object),
+            "varp_keys": np.asarray(lineage_varp_keys(key_added, list(result.lineage_strength)), dtype=object),
+        }
     assign_all(
         (
             (adata.varp, Key.adjacency(key_added), result.full_adjacency()),
+            *lineage_slots,
             (adata.layers, Key.prediction(key_added), prediction),
             (adata.uns, Key.uns(key_added), uns),
         )
     )
 
 
+def lineage_varp_keys(key_added: str, lineages: Sequence[str]) -> list[str]:
+    """The ``adata.varp`` names of the lineage networks: ``f"{key_added}_adjacency_{lineage}"``, h5ad-safe.
+
+    A ``/`` (a group separator in HDF5) becomes ``_``; names that then coincide get a suffix ``_2``, ``_3``, ...
+
+    Examples
+    --------
+    >>> lineage_varp_keys("pathreg", ["Ery", "Mo/Neu", "Mo_Neu"])
+    ['pathreg_adjacency_Ery', 'pathreg_adjacency_Mo_Neu', 'pathreg_adjacency_Mo_Neu_2']
+    """
+    keys: list[str] = []
+    for lineage in lineages:
+        base = f"{Key.adjacency(key_added)}_{str(lineage).replace('/', '_')}"
+        name, suffix = base, 2
+        while name in keys:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        keys.append(name)
+    return keys
+
+
+def lineage_network_slots(adata: AnnData, result: FitResult, key_added: str) -> list[tuple]:
+    """The :func:`assign_all` slots of the lineage networks, and removals of an earlier fit's stale ones."""
+    networks = result.lineage_adjacency()
+    names = lineage_varp_keys(key_added, list(networks))
+    slots = [(adata.varp, name, matrix) for name, matrix in zip(names, networks.values(), strict=True)]
+    stale = [name for name in previous_lineage_keys(adata, key_added) if name not in names and name in adata.varp]
+    return slots + [(adata.varp, name, _DELETE) for name in stale]
+
+
+def previous_lineage_keys(adata: AnnData, key_added: str) -> list[str]:
+    """The varp names of the lineage networks recorded by an earlier fit under ``key_added`` (``[]``: none)."""
+    record = adata.uns.get(Key.uns(key_added))
+    index = record.get(LINEAGE_INDEX) if isinstance(record, Mapping) else None
+    if not isinstance(index, Mapping) or "varp_keys" not in index:
+        return []
+    return [str(name) for name in np.asarray(index["varp_keys"]).ravel()]
+
+
 def assign_all(slots) -> None:
-    """``slot[name] = value`` for every ``(slot, name, value)``; on any interruption, the previous values back."""
+    """``slot[name] = value`` for every ``(slot, name, value)``; on any interruption, the previous values back.
+
+    A value ``_DELETE`` removes ``slot[name]``.
+    """
     previous = [(slot, name, slot.get(name, _ABSENT)) for slot, name, _ in slots]
     try:
         for slot, name, value in slots:
-            slot[name] = value
+            if value is _DELETE:
+                slot.pop(name, None)
+            else:
+                slot[name] = value
     except BaseException:  # e.g. KeyboardInterrupt between two assignments: no half-written set of keys
         for slot, name, value in previous:
             if value is _ABSENT:
