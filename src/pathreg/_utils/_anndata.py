@@ -434,16 +434,53 @@ def _check_prior_labels(prior: pd.DataFrame, var_names: pd.Index) -> None:
             )
 
 
-def stored_adjacency(adata: AnnData, key: str) -> np.ndarray:
-    """The network of the fit ``key`` (``adata.varp[Key.adjacency(key)]``) as a dense array."""
+def stored_adjacency(adata: AnnData, key: str, *, lineage: str | None = None) -> np.ndarray:
+    """The network of the fit ``key`` as a dense array.
+
+    The whole one (``adata.varp[Key.adjacency(key)]``), or that of ``lineage`` (:func:`lineage_varp_key`).
+    """
     name = Key.adjacency(key)
     if name not in adata.varp:
         raise ValueError(
             f"adata.varp has no {name!r}.{close_matches(name, adata.varp.keys())} "
             "Run pathreg.tl.fit_dynamics(adata, key_added=...) first."
         )
+    if lineage is not None:
+        name = lineage_varp_key(adata, key, lineage)
     matrix = adata.varp[name]
     return matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
+
+
+def lineage_varp_key(adata, key: str, lineage: str) -> str:
+    """The ``adata.varp`` name of ``lineage``'s network of the fit ``key``; a ValueError saying why there is none."""
+    record = adata.uns.get(key)
+    record = record if isinstance(record, Mapping) else {}
+    index = record.get(Key.LINEAGE_INDEX)
+    if not isinstance(index, Mapping):
+        lineages = record.get("lineages", {})
+        names = [str(name) for name in np.asarray(lineages.get("names", [])).ravel()]
+        if len(names) == 1:
+            raise ValueError(
+                f"lineage={lineage!r} was given, but the fit {key!r} has one lineage ({names[0]!r}): lineage "
+                "networks are written for fits of several lineages only, and this fit's network is the whole one "
+                "(leave lineage=None). Fit with lineage_key= (see pathreg.pp.lineages) for per-lineage networks."
+            )
+        raise ValueError(
+            f"The fit {key!r} has no lineage networks (no adata.uns[{key!r}][{Key.LINEAGE_INDEX!r}]; fitted with an "
+            "earlier pathreg?). Refit with pathreg.tl.fit_dynamics(adata, lineage_key=...)."
+        )
+    lineages = [str(name) for name in np.asarray(index["lineages"]).ravel()]
+    varp_keys = [str(name) for name in np.asarray(index["varp_keys"]).ravel()]
+    if lineage not in lineages:
+        hint = close_matches(lineage, lineages) if isinstance(lineage, str) else ""
+        raise ValueError(f"The fit {key!r} has no lineage {lineage!r}; its lineages are {lineages}.{hint}")
+    name = varp_keys[lineages.index(lineage)]
+    if name not in adata.varp:
+        raise ValueError(
+            f"adata.varp has no {name!r}, the network of lineage {lineage!r} of the fit {key!r} (removed since?). "
+            "Refit with pathreg.tl.fit_dynamics to write it again."
+        )
+    return name
 
 
 def check_obs_key(adata: AnnData, key: object, argument: str) -> None:

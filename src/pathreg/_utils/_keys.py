@@ -17,6 +17,9 @@ class Key:
     DEFAULT = "pathreg"
     """The default ``key_added`` of the fit."""
 
+    LINEAGE_INDEX = "lineage_adjacency"
+    """Entry of ``adata.uns[key]`` naming the lineage networks: ``lineages`` and their ``varp_keys``."""
+
     @staticmethod
     def uns(key: str) -> str:
         """``adata.uns`` entry of the fit: settings, history, metrics, genes, lineages."""

@@ -10,20 +10,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from pathreg._utils import gene_mask, resolve_modality, stored_adjacency
-from pathreg.tl import grn
 
 from ._utils import finish
-
-
-def network_matrix(adata, key: str, lineage: str | None) -> np.ndarray:
-    """The dense ``n_vars x n_vars`` network of the fit ``key``: the whole one, or ``lineage``'s (via ``tl.grn``)."""
-    if lineage is None:
-        return stored_adjacency(adata, key)
-    edges = grn(adata, key=key, lineage=lineage)  # checks the lineage, listing the fit's lineages
-    matrix = np.zeros((adata.n_vars, adata.n_vars), dtype=np.float32)
-    rows, columns = adata.var_names.get_indexer(edges["target"]), adata.var_names.get_indexer(edges["regulator"])
-    matrix[rows, columns] = (edges["sign"] * edges["weight"]).to_numpy(dtype=np.float32)
-    return matrix
 
 
 def adjacency_frame(
@@ -34,7 +22,7 @@ def adjacency_frame(
     Restricted to the fit's regulators and targets, intersected with ``regulators`` and ``targets``.
     """
     adata = resolve_modality(adata, mod)
-    matrix = network_matrix(adata, key, lineage)
+    matrix = stored_adjacency(adata, key, lineage=lineage)
     record = adata.uns.get(key, {})
     default_regulators = list(record.get("regulators", adata.var_names))
     default_targets = list(record.get("targets", adata.var_names))

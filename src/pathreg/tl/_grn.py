@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
-from .._utils import check_choice, close_matches, resolve_modality, stored_adjacency
-from ._write import LINEAGE_INDEX
+from .._utils import check_choice, resolve_modality, stored_adjacency
 
 FORMATS = ("pathreg", "decoupler")
 """Layouts of :func:`grn`'s table: pathreg's own, and the ``net`` of decoupler's methods."""
@@ -70,7 +67,7 @@ def grn(
     """
     check_choice(format, FORMATS, "format")
     adata = resolve_modality(adata, mod)
-    adjacency = stored_network(adata, key, lineage)
+    adjacency = stored_adjacency(adata, key, lineage=lineage)
     if format == "decoupler":
         edges = decoupler_edges(adjacency, adata.var_names, min_weight)
     else:
@@ -111,48 +108,6 @@ def decoupler_edges(adjacency: np.ndarray, genes: pd.Index, min_weight: float) -
         ["strength", "source", "target"], ascending=[False, True, True], kind="stable"
     )
     return edges.loc[order.index]
-
-
-def stored_network(adata, key: str, lineage: str | None) -> np.ndarray:
-    """The dense ``n_vars x n_vars`` network of the fit ``key``: the whole one, or that of ``lineage``."""
-    adjacency = stored_adjacency(adata, key)  # a missing fit fails here, with its own message
-    if lineage is None:
-        return adjacency
-    name = lineage_varp_key(adata, key, lineage)
-    matrix = adata.varp[name]
-    return matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
-
-
-def lineage_varp_key(adata, key: str, lineage: str) -> str:
-    """The ``adata.varp`` name of ``lineage``'s network of the fit ``key``; a ValueError saying why there is none."""
-    record = adata.uns.get(key)
-    record = record if isinstance(record, Mapping) else {}
-    index = record.get(LINEAGE_INDEX)
-    if not isinstance(index, Mapping):
-        lineages = record.get("lineages", {})
-        names = [str(name) for name in np.asarray(lineages.get("names", [])).ravel()]
-        if len(names) == 1:
-            raise ValueError(
-                f"lineage={lineage!r} was given, but the fit {key!r} has one lineage ({names[0]!r}): lineage "
-                "networks are written for fits of several lineages only, and this fit's network is the whole one "
-                "(leave lineage=None). Fit with lineage_key= (see pathreg.pp.lineages) for per-lineage networks."
-            )
-        raise ValueError(
-            f"The fit {key!r} has no lineage networks (no adata.uns[{key!r}][{LINEAGE_INDEX!r}]; fitted with an "
-            "earlier pathreg?). Refit with pathreg.tl.fit_dynamics(adata, lineage_key=...)."
-        )
-    lineages = [str(name) for name in np.asarray(index["lineages"]).ravel()]
-    varp_keys = [str(name) for name in np.asarray(index["varp_keys"]).ravel()]
-    if lineage not in lineages:
-        hint = close_matches(lineage, lineages) if isinstance(lineage, str) else ""
-        raise ValueError(f"The fit {key!r} has no lineage {lineage!r}; its lineages are {lineages}.{hint}")
-    name = varp_keys[lineages.index(lineage)]
-    if name not in adata.varp:
-        raise ValueError(
-            f"adata.varp has no {name!r}, the network of lineage {lineage!r} of the fit {key!r} (removed since?). "
-            "Refit with pathreg.tl.fit_dynamics to write it again."
-        )
-    return name
 
 
 def to_networkx(

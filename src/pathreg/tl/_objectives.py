@@ -139,8 +139,8 @@ class Cells(Collocation):
     :class:`Collocation`, with ``batch_size=256`` and ``cell_weight=1``, and the decay fixed at 3 per unit of
     model time (a gene relaxes in a third of the lineage's span) rather than learned: at every cell the
     production is fitted to ``derivative + decay * level``, so the decay weighs a cell's level against its
-    estimated derivative, and a learned rate shrinks towards zero when single-cell levels are noisy
-    (regression dilution), which discards the levels' signal (see ``docs/method.md``).
+    estimated derivative, and a learned rate shrinks well below 1 where the production cannot explain all of a
+    (noisy) level, which discards the levels' signal (see ``docs/method.md``).
     """
 
     name = "cells"

@@ -135,7 +135,6 @@ class DynamicsProblem:
         state_columns = state_columns[np.argsort(adata.var_names[state_columns].to_numpy(dtype=str), kind="stable")]
         state_genes = adata.var_names[state_columns].tolist()
         input_index = np.flatnonzero(regulator_mask[state_columns])
-        regulator_genes = [state_genes[i] for i in input_index]
         target_genes = [gene for gene, column in zip(state_genes, state_columns, strict=True) if target_mask[column]]
         used = lineages.to_numpy().any(axis=1)
         check_finite_time(time, used, time_key)

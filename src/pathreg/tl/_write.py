@@ -16,9 +16,6 @@ _ABSENT = object()
 _DELETE = object()
 """The value of a slot in :func:`assign_all` that removes the entry."""
 
-LINEAGE_INDEX = "lineage_adjacency"
-"""Entry of ``adata.uns[key]`` naming the lineage networks: ``lineages`` and their ``varp_keys``."""
-
 
 def history_record(history: History) -> dict:
     """A training history as h5ad-writable columns (pruning records and the sparsification path as tables)."""
@@ -88,7 +85,7 @@ def write_fit(adata: AnnData, result: FitResult, *, key_added: str = Key.DEFAULT
         uns["sparsification_path"] = path
     lineage_slots = lineage_network_slots(adata, result, key_added)
     if result.lineage_strength:
-        uns[LINEAGE_INDEX] = {
+        uns[Key.LINEAGE_INDEX] = {
             "lineages": np.asarray(list(result.lineage_strength), dtype=object),
             "varp_keys": np.asarray(lineage_varp_keys(key_added, list(result.lineage_strength)), dtype=object),
         }
@@ -134,7 +131,7 @@ def lineage_network_slots(adata: AnnData, result: FitResult, key_added: str) -> 
 def previous_lineage_keys(adata: AnnData, key_added: str) -> list[str]:
     """The varp names of the lineage networks recorded by an earlier fit under ``key_added`` (``[]``: none)."""
     record = adata.uns.get(Key.uns(key_added))
-    index = record.get(LINEAGE_INDEX) if isinstance(record, Mapping) else None
+    index = record.get(Key.LINEAGE_INDEX) if isinstance(record, Mapping) else None
     if not isinstance(index, Mapping) or "varp_keys" not in index:
         return []
     return [str(name) for name in np.asarray(index["varp_keys"]).ravel()]
