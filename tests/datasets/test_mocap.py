@@ -163,16 +163,32 @@ def test_missing_parent_is_an_error(tmp_path):
         read_asf(asf)
 
 
+def test_crlf_reads_as_lf(tmp_path):
+    (tmp_path / "lf").mkdir()
+    (tmp_path / "crlf").mkdir()
+    lf = read_asf_amc(*_write(tmp_path / "lf"))
+    asf, amc = _write(tmp_path / "crlf", newline="\r\n")
+    assert b"\r\n" in asf.read_bytes()
+    assert b"\r\n" in amc.read_bytes()
+    crlf = read_asf_amc(asf, amc)
+    np.testing.assert_array_equal(crlf.positions, lf.positions)
+    np.testing.assert_array_equal(crlf.frames, lf.frames)
+    assert crlf.joint_names == lf.joint_names
+    assert crlf.skeleton.dof == lf.skeleton.dof
+    assert crlf.skeleton.limits == lf.skeleton.limits
+    assert crlf.frame_rate is None
+
+
 def test_cmu_mocap_with_folder(tmp_path):
     _write(tmp_path)
     positions, _, _ = cmu_mocap(7, 1, path=tmp_path)
     np.testing.assert_allclose(positions, EXPECTED, rtol=0, atol=1e-9)
 
 
-def _shared_mocap() -> Path:
+def _shared_mocap(folder: str = "cmu-subject01-playground") -> Path:
     root = os.environ.get("PATHREG_SHARED_DATA")
     base = Path(root) if root else Path(__file__).parents[3] / "shared" / "data"
-    return base / "mocap" / "cmu-subject01-playground"
+    return base / "mocap" / folder
 
 
 def test_real_cmu_recording():
@@ -195,3 +211,53 @@ def test_real_cmu_recording():
     height = (joints[:, head, 1] - joints[:, toes, 1]).max() * metres
     assert 1.2 < height < 2.2
     assert np.ptp(joints[:, 0], axis=0).max() * metres < 20
+
+
+#: The CMU trials of the shared data: folder, skeleton, motion, frames (subjects 64 and 35 with CRLF line endings).
+CMU_TRIALS = [
+    ("cmu-subject07-walk", "07.asf", "07_01.amc", 316),
+    ("cmu-subject07-walk", "07.asf", "07_02.amc", 329),
+    ("cmu-subject07-walk", "07.asf", "07_09.amc", 306),
+    ("cmu-subject64-golf", "64.asf", "64_01.amc", 448),
+    ("cmu-subject64-golf", "64.asf", "64_02.amc", 493),
+    ("cmu-subject64-golf", "64.asf", "64_03.amc", 444),
+    ("cmu-subject64-golf", "64.asf", "64_04.amc", 412),
+    ("cmu-subject64-golf", "64.asf", "64_05.amc", 387),
+    ("cmu-subject35-walk", "35.asf", "35_01.amc", 358),
+]
+
+
+def _shared_trial(folder: str, asf: str, amc: str) -> tuple[Path, Path]:
+    base = _shared_mocap(folder)
+    if not (base / asf).is_file() or not (base / amc).is_file():
+        pytest.skip(f"no {asf} and {amc} in {base}")
+    return base / asf, base / amc
+
+
+@pytest.mark.parametrize(("folder", "asf", "amc", "n_frames"), CMU_TRIALS, ids=[t[2] for t in CMU_TRIALS])
+def test_shared_cmu_trials(folder, asf, amc, n_frames):
+    motion = read_asf_amc(*_shared_trial(folder, asf, amc))
+    positions, names, skeleton = motion
+    assert positions.shape == (n_frames, 93)
+    assert np.isfinite(positions).all()
+    np.testing.assert_array_equal(motion.frames, np.arange(1, n_frames + 1))
+    assert names[0] == "root"
+    joints = positions.reshape(n_frames, 31, 3)
+    parents = skeleton.joint_parents
+    distances = np.linalg.norm(joints[:, 1:] - joints[:, parents[1:]], axis=-1)
+    lengths = np.broadcast_to(skeleton.length * skeleton.length_unit, distances.shape)
+    np.testing.assert_allclose(distances, lengths, rtol=1e-6, atol=1e-12)
+    metres = 0.0254 / skeleton.length_unit**2
+    height = (joints[:, names.index("head"), 1] - joints[:, names.index("ltoes"), 1]).max() * metres
+    assert 1.2 < height < 2.2
+
+
+def test_shared_crlf_trial_reads_as_its_lf_copy(tmp_path):
+    asf, amc = _shared_trial("cmu-subject35-walk", "35.asf", "35_01.amc")
+    assert b"\r\n" in asf.read_bytes()[:200]
+    copies = []
+    for path in (asf, amc):
+        copy = tmp_path / path.name
+        copy.write_bytes(path.read_bytes().replace(b"\r\n", b"\n"))
+        copies.append(copy)
+    np.testing.assert_array_equal(read_asf_amc(*copies).positions, read_asf_amc(asf, amc).positions)

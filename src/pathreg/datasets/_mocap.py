@@ -8,8 +8,12 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ._bvh import BVHSkeleton
 
 _CMU_URL = "http://mocap.cs.cmu.edu/subjects/{subject:02d}/{name}"
 _ROTATIONS = ("rx", "ry", "rz")
@@ -91,26 +95,32 @@ class Skeleton:
 
 @dataclass(frozen=True)
 class Motion:
-    """Joint positions of a motion, from :func:`read_asf_amc`.
+    """Joint positions of a motion, from :func:`read_asf_amc` or :func:`~pathreg.datasets.read_bvh`.
 
-    Unpacks as ``positions, joint_names, skeleton = motion``.
+    Unpacks as ``positions, joint_names, skeleton = motion``. Joint 0 is the root in both cases.
 
     Attributes
     ----------
     positions
         ``(n_frames, 3 * n_joints)`` world coordinates, joint ``j`` in columns ``3 j : 3 j + 3`` (x, y, z).
     joint_names
-        ``"root"`` then the bones in ASF order; each bone's joint is its end point.
+        ASF/AMC: ``"root"`` then the bones in ASF order, each bone's joint its end point. BVH: the ``ROOT`` and
+        ``JOINT`` names in the order of the file, each joint its origin.
     skeleton
-        The skeleton.
+        The :class:`Skeleton` (ASF) or :class:`~pathreg.datasets.BVHSkeleton` (BVH); both have ``joint_names``
+        and ``joint_parents``.
     frames
-        ``(n_frames,)`` frame numbers of the AMC file.
+        ``(n_frames,)`` frame numbers of the AMC file; for BVH, 1 to ``n_frames``.
+    frame_rate
+        Frames per second: ``1 / Frame Time`` of a BVH file; None for ASF/AMC, which does not record it (the
+        CMU database's trials are mostly at 120 frames per second).
     """
 
     positions: np.ndarray
     joint_names: list[str]
-    skeleton: Skeleton
+    skeleton: Skeleton | BVHSkeleton
     frames: np.ndarray
+    frame_rate: float | None = None
 
     def __iter__(self) -> Iterator:
         return iter((self.positions, self.joint_names, self.skeleton))
