@@ -146,3 +146,17 @@ def test_fixed_support_keeps_exact_zeros_under_optimisation():
     optimizer.zero_grad()
     field(torch.zeros(()), x).pow(2).sum().backward()
     assert field.first_weight.grad[zeros].abs().sum() > 0
+
+
+def test_cosine_schedule_restarts_from_the_initial_rate_in_every_stage(cascade):
+    """A curriculum stage, the full horizon and a refit each anneal from ``lr`` (not from the previous end, 0)."""
+    model, regularizer = _model("pathreg")
+    history = fit(
+        model, cascade, regularizer=regularizer, n_epochs=20, curriculum=(0.5,), curriculum_epochs=10, refit_epochs=10,
+        polish="adam", lr=0.05, lr_schedule="cosine", early_stopping=False, device="cpu", progress=False,
+    )  # fmt: skip
+    rates = history.learning_rate
+    assert len(rates) == 40
+    starts = [rates[0], rates[10], rates[30]]  # the first epoch of each stage
+    assert starts == pytest.approx([0.05, 0.05, 0.05])
+    assert min(rates[25:30]) < 0.01  # each stage anneals towards zero

@@ -176,14 +176,30 @@ def adam_optimizer(
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: LRSchedule, n_epochs: int, patience: int):
-    """The learning-rate scheduler of ``schedule`` over ``n_epochs`` (``None`` for ``"constant"``)."""
+    """The learning-rate scheduler of ``schedule`` over ``n_epochs`` (``None`` for ``"constant"``).
+
+    A cosine schedule anneals each stage from the optimizer's initial learning rates: a stage after
+    another cosine stage starts again from them, not from the previous stage's final (zero) rate.
+    """
     if schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=patience)
     if schedule == "cosine":
+        _restore_initial_learning_rates(optimizer)
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, n_epochs))
     if schedule == "constant":
         return None
     raise ValueError(f"lr_schedule must be 'plateau', 'cosine' or 'constant', got {schedule!r}.")
+
+
+def _restore_initial_learning_rates(optimizer: torch.optim.Optimizer) -> None:
+    """Set every parameter group's rate back to the ``initial_lr`` a previous scheduler recorded (if any)."""
+    for group in optimizer.param_groups:
+        if "initial_lr" not in group:
+            continue
+        if isinstance(group["lr"], torch.Tensor):  # capturable Adam (CUDA graphs): keep the same tensor
+            group["lr"].fill_(float(group["initial_lr"]))
+        else:
+            group["lr"] = group["initial_lr"]
 
 
 def set_gate_mode(model: nn.Module, *, deterministic: bool, frozen: bool) -> None:
