@@ -380,20 +380,24 @@ def fit_conditioned(
     method: str,
     settings: Mapping,
     data: Trajectories,
-    selection: ValidationSelection,
+    selection: ValidationSelection | None,
     *,
     architecture: Mapping,
     solver: Mapping,
     training: Mapping,
     seed: int,
     device: str = "cpu",
+    frame_dt: float | None = None,
+    encoder: bool | None = None,
 ) -> tuple[ThreeFrameSecondOrderODE, float]:
     """Build ``method``'s vector field (seed ``seed``), fit it to ``data`` and keep ``selection``'s checkpoint.
 
     As :func:`benchmarks.second_order.fit_second_order` (which builds a model that starts from one position),
     with a :class:`ThreeFrameSecondOrderODE` started from the three frames in ``data.initial_state`` and the
     validation selection as ``fit``'s callback. The model ``fit`` ends with (the best training loss of the
-    last stage) is a candidate too, as epoch ``len(history)``.
+    last stage) is a candidate too, as epoch ``len(history)``. Without a ``selection`` (``None``) the model
+    ``fit`` ends with is returned. ``frame_dt`` and ``encoder`` default to :data:`FRAME_DT` and
+    :data:`ENCODER` (shared with :mod:`benchmarks.mocap`, which uses its own time unit).
 
     Returns
     -------
@@ -406,7 +410,12 @@ def fit_conditioned(
         vector_field = regularizer.build_vector_field(
             2 * dim, dim, **{**architecture, **settings.get("architecture", {})}
         )
-        model = ThreeFrameSecondOrderODE(vector_field, frame_dt=FRAME_DT, encoder=ENCODER, **solver)
+        model = ThreeFrameSecondOrderODE(
+            vector_field,
+            frame_dt=FRAME_DT if frame_dt is None else frame_dt,
+            encoder=ENCODER if encoder is None else encoder,
+            **solver,
+        )
     start = time.perf_counter()
     history = fit(
         model,
@@ -418,9 +427,10 @@ def fit_conditioned(
         callback=selection,
         **{**training, **settings["training"]},
     )
-    selection.consider(len(history), model)
-    if selection.best_state is not None:
-        model.load_state_dict(selection.best_state)
+    if selection is not None:
+        selection.consider(len(history), model)
+        if selection.best_state is not None:
+            model.load_state_dict(selection.best_state)
     model.eval()
     return model.cpu(), time.perf_counter() - start
 

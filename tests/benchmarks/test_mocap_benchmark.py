@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -179,3 +180,297 @@ def test_main_on_the_shared_recording(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert printed.startswith("| method | train_mse |")
     assert "predicting the training mean" in printed
+
+
+# --- movement protocols -------------------------------------------------------------------------------
+
+TINY_ARCHITECTURE = {"hidden": (4,), "activation": "tanh", "bias": True}
+
+
+def _moving(n_frames: int, *, still: int = 0, phase: float = 0.0, n_joints: int = 3) -> Motion:
+    """Joints circling a drifting root at 120 fps, after ``still`` frames of the first pose."""
+    t = np.maximum(np.arange(n_frames) - still, 0) / 120.0
+    joints = np.zeros((n_frames, n_joints, 3))
+    joints[:, 0, 0] = 0.5 * np.arange(n_frames) / 120.0  # the root drifts, still or not
+    for j in range(1, n_joints):
+        joints[:, j, 0] = joints[:, 0, 0] + np.cos(2 * np.pi * t + phase + j)
+        joints[:, j, 1] = 1.0 + 0.5 * j * np.sin(2 * np.pi * t + phase + j)
+        joints[:, j, 2] = 0.2 * j * np.sin(4 * np.pi * t + phase)
+    names = ["root", *(f"joint{j}" for j in range(1, n_joints))]
+    return Motion(joints.reshape(n_frames, -1), names, None, np.arange(1, n_frames + 1))
+
+
+def _bvh_text(n_frames: int, phase: float) -> str:
+    """A hip with a two-bone leg and an arm: root translation and rotation, joint rotations, 120 fps."""
+    lines = [
+        "HIERARCHY",
+        "ROOT hip",
+        "{",
+        " OFFSET 0 0 0",
+        " CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation",
+        " JOINT knee",
+        " {",
+        "  OFFSET 0 -1 0",
+        "  CHANNELS 3 Zrotation Xrotation Yrotation",
+        "  JOINT foot",
+        "  {",
+        "   OFFSET 0 -1 0",
+        "   CHANNELS 3 Zrotation Xrotation Yrotation",
+        "   End Site",
+        "   {",
+        "    OFFSET 0 0 0.2",
+        "   }",
+        "  }",
+        " }",
+        " JOINT hand",
+        " {",
+        "  OFFSET 1 0.5 0",
+        "  CHANNELS 3 Zrotation Xrotation Yrotation",
+        "  End Site",
+        "  {",
+        "   OFFSET 0.5 0 0",
+        "  }",
+        " }",
+        "}",
+        "MOTION",
+        f"Frames: {n_frames}",
+        f"Frame Time: {1 / 120:.8f}",
+    ]
+    for frame in range(n_frames):
+        s = 2 * np.pi * frame / 120.0 + phase
+        values = [0.01 * frame, 1.0, 0.0, 0.0, 0.0, 10 * np.sin(s)]  # root
+        values += [30 * np.sin(s), 5 * np.cos(s), 0.0, 20 * np.sin(s + 1), 0.0, 0.0, 0.0, 15 * np.cos(s), 0.0]
+        lines.append(" ".join(f"{value:.6f}" for value in values))
+    return "\n".join(lines) + "\n"
+
+
+def _write_movement(folder: Path, phases: list[float], n_frames: int = 50) -> Path:
+    folder.mkdir(parents=True)
+    for index, phase in enumerate(phases):
+        (folder / f"t_{index + 1:02d}.bvh").write_text(_bvh_text(n_frames, phase))
+    return folder
+
+
+def test_movement_onset_finds_the_start_of_the_movement():
+    assert mocap.movement_onset(_moving(300)) == 0
+    onset = mocap.movement_onset(_moving(300, still=120))
+    assert 120 - 12 <= onset <= 122
+    still = _moving(50, still=50)  # the root drifts but the body does not move
+    assert mocap.movement_onset(still) == 0
+
+
+def test_choose_frames_takes_the_largest_step_that_fits_every_trial():
+    motions = {"a": _moving(900), "b": _moving(650, still=100)}
+    step, starts = mocap.choose_frames(motions, n_frames=200, max_step=4)
+    assert step == 2  # a alone would take 4; 200 frames every 3 need 598 after b's onset (about 95)
+    assert starts["a"] == 0
+    assert 88 <= starts["b"] <= 102
+    # capped at max_step
+    step, _ = mocap.choose_frames({"a": _moving(5000)}, n_frames=200, max_step=4)
+    assert step == 4
+    # a late onset is moved earlier so that the frames still fit
+    step, starts = mocap.choose_frames({"a": _moving(250, still=200)}, n_frames=200)
+    assert (step, starts["a"]) == (1, 50)
+    # a fixed step, and a trial that is too short
+    assert mocap.choose_frames(motions, n_frames=200, step=1)[0] == 1
+    with pytest.raises(ValueError, match="trial c has 150 frames"):
+        mocap.choose_frames({**motions, "c": _moving(150)}, n_frames=200)
+
+
+def test_prepare_trials_cuts_every_trial_with_the_same_step_relative_to_the_root():
+    motions = {"a": _moving(80, phase=0.0), "b": _moving(90, still=30, phase=1.0)}
+    trials = mocap.prepare_trials(motions, n_train=12, n_extrapolation=8, max_step=4)
+    assert trials.names == ("a", "b")
+    assert trials.positions.shape == (2, 20, 9)
+    assert trials.step == 3  # (80 - 1) // 19 = 4 for a, (90 - onset(b) - 1) // 19 = 3 for b
+    np.testing.assert_allclose(trials.times, np.arange(20) * 3 / 120.0)
+    for index, name in enumerate(trials.names):
+        start = trials.starts[index]
+        frames = slice(start, start + 19 * 3 + 1, 3)
+        raw = motions[name].positions[frames].reshape(20, 3, 3)
+        np.testing.assert_allclose(trials.positions[index], (raw - raw[:, :1]).reshape(20, 9))
+        np.testing.assert_array_equal(trials.frames[index], motions[name].frames[frames])
+    np.testing.assert_array_equal(trials.positions[:, :, :3], 0.0)
+    other = Motion(motions["a"].positions[:, :6], ["root", "x"], None, motions["a"].frames)
+    with pytest.raises(ValueError, match="other joints"):
+        mocap.prepare_trials({"a": motions["a"], "b": other}, n_train=12, n_extrapolation=8)
+
+
+def _trials(n_trials: int = 3) -> mocap.TrialSet:
+    motions = {f"t{i}": _moving(40, phase=0.7 * i) for i in range(n_trials)}
+    return mocap.prepare_trials(motions, n_train=10, n_extrapolation=10, step=2)
+
+
+def test_extrapolate_fits_the_first_frames_and_scores_the_next_ones():
+    trials = _trials()
+    (split,) = mocap.protocol_splits(trials, "walking", ["extrapolate"])
+    assert (split.protocol, split.trial, split.train) == ("extrapolate", "t0", ("t0",))
+    assert [s.trial for s in mocap.protocol_splits(trials, "walking", ["extrapolate"], extrapolate="all")] == [
+        "t0",
+        "t1",
+        "t2",
+    ]
+    data = mocap.split_data(trials, split)
+    assert data.train.shape == (1, 10, 9)
+    np.testing.assert_allclose(data.scaling.to_file(data.train[0]), trials.positions[0, :10], atol=1e-12)
+    np.testing.assert_allclose(data.scaling.to_file(data.test), trials.positions[0], atol=1e-12)
+    assert data.dt == pytest.approx(2 / 120.0 / mocap.TIME_UNIT)
+    # the scaling: the training frames' mean per coordinate and their common RMS
+    centred = trials.positions[0, :10] - trials.positions[0, :10].mean(axis=0)
+    assert data.scaling.scale == pytest.approx(np.sqrt(np.mean(centred**2)))
+    # frames after the fitted ones change neither the fitted data nor the scaling
+    changed = trials.positions.copy()
+    changed[:, 10:] += 100.0
+    other = mocap.split_data(dataclasses.replace(trials, positions=changed), split)
+    np.testing.assert_array_equal(other.train, data.train)
+    assert other.scaling.scale == data.scaling.scale
+    # scores: frames 3..9 and 10..19
+    truth = np.zeros((20, 9))
+    prediction = np.zeros((20, 9))
+    prediction[:3] = 1e6  # conditioned frames are not scored
+    prediction[3:10] = 1.0
+    prediction[10:] = 2.0
+    assert mocap.split_scores(prediction, truth, 10) == {"fit_range_mse": 1.0, "extrapolation_mse": 4.0}
+
+
+def test_unseen_trial_leaves_one_trial_out_and_scales_with_the_training_trials_only():
+    trials = _trials()
+    splits = mocap.protocol_splits(trials, "golf", ["unseen_trial"])
+    assert [s.trial for s in splits] == ["t0", "t1", "t2"]
+    for split in splits:
+        assert split.protocol == "unseen_trial"
+        assert split.trial not in split.train
+        assert sorted([*split.train, split.trial]) == sorted(trials.names)
+        data = mocap.split_data(trials, split)
+        train = trials.positions[[trials.index(t) for t in split.train], :10]
+        expected = mocap.fit_scaling(train)
+        np.testing.assert_allclose(data.scaling.mean, expected.mean)
+        assert data.scaling.scale == pytest.approx(expected.scale)
+        np.testing.assert_allclose(data.scaling.to_file(data.train), train, atol=1e-12)
+        np.testing.assert_allclose(
+            data.scaling.to_file(data.test), trials.positions[trials.index(split.trial)], atol=1e-12
+        )
+        # the held-out trial does not touch the scaling
+        changed = trials.positions.copy()
+        changed[trials.index(split.trial)] *= 50.0
+        other = mocap.split_data(dataclasses.replace(trials, positions=changed), split)
+        np.testing.assert_array_equal(other.scaling.mean, data.scaling.mean)
+        assert other.scaling.scale == data.scaling.scale
+    # a single trial has no unseen-trial split
+    single = _trials(1)
+    assert [s.protocol for s in mocap.protocol_splits(single, "waving")] == ["extrapolate"]
+    with pytest.raises(ValueError, match="protocols"):
+        mocap.protocol_splits(trials, "walking", ["interpolate"])
+
+
+def test_baselines_predict_the_training_mean_and_hold_the_last_observed_frame():
+    trial = np.arange(20 * 2, dtype=float).reshape(20, 2)
+    mean = mocap.baseline_prediction("train_mean", trial, 10, "extrapolate")
+    np.testing.assert_array_equal(mean[3:], 0.0)
+    np.testing.assert_array_equal(mean[:3], trial[:3])
+    last = mocap.baseline_prediction("last_frame", trial, 10, "extrapolate")
+    np.testing.assert_array_equal(last[3:10], np.broadcast_to(trial[2], (7, 2)))
+    np.testing.assert_array_equal(last[10:], np.broadcast_to(trial[9], (10, 2)))
+    unseen = mocap.baseline_prediction("last_frame", trial, 10, "unseen_trial")
+    np.testing.assert_array_equal(unseen[3:], np.broadcast_to(trial[2], (17, 2)))
+    with pytest.raises(ValueError, match="Unknown baseline"):
+        mocap.baseline_prediction("oracle", trial, 10, "extrapolate")
+    # their rows: scores in the units of the fit (the training mean is zero there)
+    trials = _trials()
+    split = mocap.protocol_splits(trials, "walking", ["unseen_trial"])[1]
+    data = mocap.split_data(trials, split)
+    rows = {row["method"]: row for row in mocap.baseline_rows(split, data)}
+    assert list(rows) == list(mocap.BASELINES)
+    assert rows["train_mean"]["fit_range_mse"] == pytest.approx(np.mean(data.test[3:10] ** 2))
+    assert rows["train_mean"]["extrapolation_mse"] == pytest.approx(np.mean(data.test[10:] ** 2))
+    assert rows["last_frame"]["extrapolation_mse"] == pytest.approx(np.mean((data.test[10:] - data.test[2]) ** 2))
+    assert rows["train_mean"]["train_mse"] == pytest.approx(np.mean(data.train[:, 3:] ** 2))
+    assert pd.isna(rows["train_mean"]["seed"])
+
+
+def test_find_trials_and_skeletons(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        mocap.find_trials(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="no .amc or .bvh"):
+        mocap.find_trials(tmp_path)
+    for name in ("07_09.amc", "07_01.amc", "x.bvh", "notes.txt"):
+        (tmp_path / name).write_text("")
+    assert list(mocap.find_trials(tmp_path)) == ["07_01", "07_09", "x"]
+    skeletons = [tmp_path / "07.asf", tmp_path / "08.asf"]
+    assert mocap._skeleton_for(tmp_path / "07_01.amc", skeletons) == skeletons[0]
+    assert mocap._skeleton_for(tmp_path / "09_01.amc", skeletons[1:]) == skeletons[1]
+    with pytest.raises(ValueError, match="cannot tell its skeleton"):
+        mocap._skeleton_for(tmp_path / "09_01.amc", skeletons)
+
+
+def test_movement_protocols_end_to_end_on_tiny_recordings(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(mocap, "TRAINING", TINY_TRAINING)
+    monkeypatch.setattr(mocap, "ARCHITECTURE", TINY_ARCHITECTURE)
+    data = tmp_path / "mocap"
+    _write_movement(data / mocap.MOVEMENTS["walking"]["folder"], [0.0, 1.0, 2.0])
+    _write_movement(data / mocap.MOVEMENTS["waving"]["folder"], [0.5])
+    output = tmp_path / "results"
+    argv = ["--movement", "walking", "waving", "--data", str(data), "--n-train", "12", "--n-extrapolation", "12"]
+    argv += ["--methods", "none", "pathreg", "--seeds", "0", "--jobs", "1", "--epochs", "2", "--output", str(output)]
+    assert mocap.main(argv) == 0
+    results = pd.read_csv(output / "mocap_movements.csv")
+    assert list(results.columns) == list(mocap.PROTOCOL_COLUMNS)
+    walking = results[results["movement"] == "walking"]
+    cases = walking[["protocol", "trial"]].drop_duplicates().to_records(index=False).tolist()
+    assert cases == [
+        ("extrapolate", "t_01"),
+        ("unseen_trial", "t_01"),
+        ("unseen_trial", "t_02"),
+        ("unseen_trial", "t_03"),
+    ]
+    for _, case in walking.groupby(["protocol", "trial"], sort=False):
+        assert list(case["method"]) == [*mocap.BASELINES, "none", "pathreg"]
+    waving = results[results["movement"] == "waving"]
+    assert set(waving["protocol"]) == {"extrapolate"}
+    assert len(waving) == 4
+    assert results.loc[results["method"].isin(mocap.BASELINES), "seed"].isna().all()
+    assert (results.loc[~results["method"].isin(mocap.BASELINES), "seed"] == 0).all()
+    assert np.isfinite(results[["fit_range_mse", "extrapolation_mse", "train_mse"]].to_numpy()).all()
+    # extrapolating: the training frames are the scored trial's first frames
+    extrapolated = walking[walking["protocol"] == "extrapolate"].set_index("method")
+    assert extrapolated.loc["none", "fit_range_mse"] == pytest.approx(extrapolated.loc["none", "train_mse"])
+    for movement in ("walking", "waving"):
+        assert (output / f"mocap_{movement}_trajectories.png").stat().st_size > 0
+        assert (output / f"mocap_{movement}_joint_dependencies.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("| movement | protocol | method | runs | fit_range_mse | extrapolation_mse |")
+    assert "| walking | unseen_trial | none | 3 |" in printed
+    assert "| walking | t_01 | t_02 | t_03 | mean |" in printed
+    assert "walking: 3 trials (t_01 from 0" in printed
+
+
+def test_movement_protocols_from_files_and_cli_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(mocap, "TRAINING", TINY_TRAINING)
+    monkeypatch.setattr(mocap, "ARCHITECTURE", TINY_ARCHITECTURE)
+    folder = _write_movement(tmp_path / "golf", [0.0, 1.5])
+    files = [str(folder / "t_01.bvh"), str(folder / "t_02.bvh")]
+    common = ["--n-train", "12", "--n-extrapolation", "12", "--methods", "none", "--seeds", "0", "--jobs", "1"]
+    assert mocap.main(["--movement", "golf", "--bvh", *files, "--protocols", "unseen_trial", *common]) == 0
+    printed = capsys.readouterr().out
+    assert "| golf | unseen_trial | none | 2 |" in printed
+    assert "extrapolate" not in printed.split("\n\n")[0]
+    for argv, message in [
+        (["--movement", "golf"], "--data"),
+        (["--movement", "golf", "--bvh", *files, "--start", "3"], "--start"),
+        (["--bvh", *files], "several recordings need --movement"),
+        (["--movement", "golf", "waving", "--bvh", *files], "one --movement"),
+        (["--movement", "golf", "--bvh", files[0], "--n-train", "40"], "frames"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            mocap.main(argv + ["--methods", "none"])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+    # a single BVH recording runs the single-recording benchmark
+    single = ["--bvh", files[0], "--start", "0", "--step", "2", "--n-train", "10", "--n-extrapolation", "10"]
+    assert mocap.main([*single, "--methods", "none", "--seeds", "0", "--jobs", "1"]) == 0
+    assert capsys.readouterr().out.startswith("| method | train_mse |")
+
+
+def test_run_protocols_rejects_unknown_methods():
+    with pytest.raises(ValueError, match="Unknown methods"):
+        mocap.run_protocols(["magic"], [0], {"walking": _trials()})
