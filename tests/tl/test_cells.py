@@ -260,3 +260,22 @@ def test_fit_dynamics_records_the_fixed_decay_and_keeps_it(krumsiek_prepared):
         progress=False,
     )  # fmt: skip
     assert learned.uns["pathreg"]["params"]["decay"] == "learned"
+
+
+@pytest.mark.parametrize("decay", [False, 3.0])
+def test_cell_term_is_relative_to_the_variance_of_the_production_it_fits(decay):
+    """A model predicting the mean production (derivative + decay * level) everywhere has relative error 1."""
+    from pathreg.models import CollocationSettings
+    from pathreg.models._collocation import CellTerm, _initial_decay
+
+    values, _, _, derivatives = linear_system_cells()
+    states = torch.as_tensor(values, dtype=torch.float32)
+    rates = torch.as_tensor(derivatives, dtype=torch.float32)
+    model = NeuralODE(MLPVectorField(4, 4, hidden=(), activation=None, bias=False), decay=decay)
+    rate = _initial_decay(model, "cpu", torch.float32)
+    term = CellTerm(states, rates, CollocationSettings(batch_size=None), "cpu", torch.float32, decay=rate)
+    production = rates + rate * states
+    mean_production_rates = production.mean(0) - rate * states  # rhs = f - decay * x with f the mean production
+    error = float(term.error(mean_production_rates, rates))
+    assert error == pytest.approx(1.0, rel=1e-4)
+    assert float(term.error(rates, rates)) == 0.0

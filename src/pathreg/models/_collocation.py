@@ -36,21 +36,25 @@ def fit_collocation(
 
     .. math::
         \mathcal{L} = \frac{\mathrm{mean}\big(\lVert \mathrm{rhs}(x_k) - \dot x_k \rVert^2\big)}
-                            {\mathrm{mean}\big(\lVert \dot x_k - \bar{\dot x} \rVert^2\big)} + \mathrm{penalty}
+                            {\mathrm{mean}\big(\lVert p_k - \bar p \rVert^2\big)} + \mathrm{penalty},
+        \qquad p_k = \dot x_k + d \odot x_k
 
     over observed states :math:`x_k` with derivative estimates :math:`\dot x_k` (e.g. finite differences
-    along a trajectory). The error is relative to the derivatives' variance, so that the penalty's
-    ``lambda_`` means the same whatever the units of time and expression (1 = the error of predicting
-    the mean derivative). Needs no ODE solve, so an epoch costs one evaluation of the vector field;
-    the classic way to fit (and to initialise) ODE models to dense, smooth trajectories (Varah 1982;
-    Roesch et al. 2021).
+    along a trajectory). The error is relative to the variance of the production :math:`p_k` that the
+    learned part of the rates must match (:math:`d` the model's decay rates at the start of the fit, 0
+    without decay), so that the penalty's ``lambda_`` means the same whatever the units of time and
+    expression and whatever the decay (1 = the error of predicting the mean production; without decay,
+    the mean derivative). With a fixed decay most of a gene's production near a steady state is its
+    decay times its level, which the derivatives' variance alone would not count. Needs no ODE solve, so
+    an epoch costs one evaluation of the vector field; the classic way to fit (and to initialise) ODE
+    models to dense, smooth trajectories (Varah 1982; Roesch et al. 2021).
 
     With ``cells = (cell_states, cell_derivatives)`` a single-cell term is added, weighted by
     ``settings.cell_weight``:
 
     .. math::
         \mathcal{L}_{\mathrm{cells}} = \frac{\mathrm{mean}_c \sum_i w_i (\mathrm{rhs}_i(x_c) - \dot x_{c,i})^2}
-                                              {\mathrm{mean}_c \sum_i w_i (\dot x_{c,i} - \bar{\dot x}_i)^2},
+                                              {\mathrm{mean}_c \sum_i w_i (p_{c,i} - \bar p_i)^2},
         \qquad w_i \propto 1 / \mathrm{Var}_c(x_{c,i})
 
     over a random minibatch of ``settings.batch_size`` cells per step. The per-gene weights make an error
@@ -110,8 +114,11 @@ def fit_collocation(
     generator.manual_seed(seed)
     optimizer = adam_optimizer(model, settings.lr, settings.gate_lr, settings.weight_decay)
     zero_time = torch.zeros((), device=device, dtype=dtype)
-    scale = ((derivatives - derivatives.mean(0)) ** 2).mean().clamp_min(torch.finfo(dtype).tiny)
-    cell_term = None if cells is None or settings.cell_weight == 0 else CellTerm(*cells, settings, device, dtype)
+    decay = _initial_decay(model, device, dtype)
+    scale = _centred_square(derivatives + decay * states).mean().clamp_min(torch.finfo(dtype).tiny)
+    cell_term = (
+        None if cells is None or settings.cell_weight == 0 else CellTerm(*cells, settings, device, dtype, decay=decay)
+    )
     history = History()
     n_epochs, warmup_epochs, refit_epochs = settings.n_epochs, settings.warmup_epochs, settings.refit_epochs
     model.train()
@@ -164,7 +171,7 @@ def fit_collocation(
 class CellTerm:
     """The single-cell term of :func:`fit_collocation`: per-gene weighted, relative error on a minibatch."""
 
-    def __init__(self, states, derivatives, settings: CollocationSettings, device, dtype) -> None:
+    def __init__(self, states, derivatives, settings: CollocationSettings, device, dtype, *, decay=0.0) -> None:
         if states.ndim != 2 or states.shape != derivatives.shape:
             raise ValueError(
                 f"cell states and derivatives must both be (n_cells, n_states); got {tuple(states.shape)} and "
@@ -176,8 +183,8 @@ class CellTerm:
         spread = self.states.var(0, correction=0)
         weights = torch.where(spread > 0, 1.0 / spread.clamp_min(tiny), torch.zeros_like(spread))
         self.weights = weights / weights.mean().clamp_min(tiny)
-        centred = (self.derivatives - self.derivatives.mean(0)) ** 2
-        self.scale = (centred * self.weights).mean().clamp_min(tiny)
+        production = self.derivatives + decay * self.states
+        self.scale = (_centred_square(production) * self.weights).mean().clamp_min(tiny)
         self.batch_size = settings.batch_size
 
     def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -196,6 +203,17 @@ class CellTerm:
         """The term on a new minibatch (:meth:`sample`)."""
         states, derivatives = self.sample(generator)
         return self.error(model.rhs(zero_time, states), derivatives)
+
+
+def _initial_decay(model: NeuralODE, device, dtype) -> torch.Tensor | float:
+    """The model's decay rates at the start of the fit (0 without decay)."""
+    if model.log_decay is None:
+        return 0.0
+    return model.log_decay.detach().exp().to(device, dtype)
+
+
+def _centred_square(values: torch.Tensor) -> torch.Tensor:
+    return (values - values.mean(0)) ** 2
 
 
 def _finish(model: NeuralODE, history: History, records: list[torch.Tensor], guard: DivergenceGuard, optimizer) -> None:

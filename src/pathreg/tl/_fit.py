@@ -70,20 +70,19 @@ def fit_dynamics(
     expression instead, and makes a steady state and a fast transition look alike); with
     ``"pseudotime"`` it is the pseudotime scaled to ``[0, 1]`` over the cells used.
 
-    Objective (one of :data:`OBJECTIVES`): ``"cells"`` (default, :class:`Cells`) fits the rates
-    :math:`f_\theta - e^{\delta} x` to two sets of derivatives at once, each error relative to its
-    derivatives' variance: those of the bin means (second-order finite differences along each lineage:
-    the order of the trajectory) and those of every single cell of every lineage (the covariation of
-    cells that bin means average away), per gene relative to the gene's variance, on a random minibatch
-    of cells per step. A cell's derivative is RNA velocity (``velocity_key``) or the slope of a
-    least-squares line of expression against model time over its nearest neighbours in its lineage. A
-    gene's own level is kept out of its production (only its decay sees it), so that near a steady state
-    the fit regresses every gene on its regulators across cells. ``"collocation"`` uses the bin means
-    only. Both are trained in three phases: a warm-up without penalty, the penalised phase (one gate
-    sample per step), then a refit of the selected structure with exact zeros kept (``warmup_fraction``,
-    ``refit_fraction`` of ``training``); neither needs an ODE solve. ``"shooting"`` integrates the ODE from
-    every bin over the next ``window`` bins (multiple shooting; ``window=None``: whole lineages from their
-    first bin) with :func:`pathreg.models.fit`. ``n_seeds`` models (seeds ``seed``, ``seed + 1``, ...) are
+    Objective (one of :data:`OBJECTIVES`): ``"cells"`` (default, :class:`Cells`) fits the rates :math:`f_\theta -
+    e^{\delta} x` to two sets of derivatives at once, each error relative to the variance of the production it asks
+    for (:math:`\dot x + e^{\delta} x`): those of the bin means (second-order finite differences along each lineage:
+    the order of the trajectory) and those of every single cell of every lineage (the covariation of cells that bin
+    means average away), per gene relative to the gene's variance, on a random minibatch of cells per step. A cell's
+    derivative is RNA velocity (``velocity_key``) or the slope of a least-squares line of expression against model
+    time over its nearest neighbours in its lineage. A gene's own level is kept out of its production (only its
+    decay sees it), so that near a steady state the fit regresses every gene on its regulators across cells.
+    ``"collocation"`` uses the bin means only. Both are trained in three phases: a warm-up without penalty, the
+    penalised phase (one gate sample per step), then a refit of the selected structure with exact zeros kept
+    (``warmup_fraction``, ``refit_fraction`` of ``training``); neither needs an ODE solve. ``"shooting"`` integrates
+    the ODE from every bin over the next ``window`` bins (multiple shooting; ``window=None``: whole lineages from
+    their first bin) with :func:`pathreg.models.fit`. ``n_seeds`` models (seeds ``seed``, ``seed + 1``, ...) are
     fitted and their networks and predictions averaged, which stabilises the ranking of edges.
 
     Readout: for every model and regulator ``j``, the mean squared change of target ``i``'s production
@@ -158,7 +157,7 @@ def fit_dynamics(
         others.
     lambda_
         Penalty strength. ``None``: the objective's default for the method (:attr:`Objective.default_lambdas`:
-        3.0 for the gated methods with the collocation objective, relative to the derivatives' variance), the
+        3.0 for the gated methods with the collocation objectives, relative to the production's variance), the
         regularizer's default otherwise.
     regularizer_options
         Further options of the method's regularizer (e.g. ``{"lambda_1": 0.01}`` for PathReg).

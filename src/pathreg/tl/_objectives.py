@@ -100,7 +100,8 @@ class Objective(ABC):
 class Collocation(Objective):
     """Fit the vector field to the derivatives of the bin means (:func:`pathreg.models.fit_collocation`).
 
-    The error is relative to the derivatives' variance, so the gated methods' default penalty (3.0) means the
+    The error is relative to the variance of the production it asks for (derivative plus decay times
+    level, at the initial decay), so the gated methods' default penalty (3.0) means the
     same on any data. Defaults: 2000 Adam steps, 40 % warm-up without penalty, 20 % refit of the selected
     structure, gate learning rate 0.1, weight decay 1e-3.
     """
