@@ -107,7 +107,7 @@ from benchmarks.mocap_ode2vae import (
     training_windows,
 )
 from benchmarks.second_order import fit_second_order, run_tasks
-from benchmarks.settings import plain, read_only
+from benchmarks.settings import check_methods, plain, read_only
 from benchmarks.tables import mean_std_table
 from pathreg.datasets import Motion, cmu_mocap, read_asf_amc, read_bvh
 from pathreg.models import (
@@ -404,13 +404,8 @@ def run(
     One row per method and seed (columns :data:`COLUMNS`), and by ``(method, seed)`` the fitted
     ``adjacency`` and the ``prediction`` (see :func:`run_one`).
     """
-    unknown = [m for m in methods if m not in METHOD_SETTINGS]
-    if unknown:
-        raise ValueError(f"Unknown methods {unknown}; valid names are {list(METHODS)}.")
+    check_methods(methods, settings, METHOD_SETTINGS, METHODS)
     settings = settings or {}
-    extra = [m for m in settings if m not in methods]
-    if extra:
-        raise ValueError(f"settings= names methods that do not run: {extra}; run {list(methods)}.")
     # plain dicts: the tasks go to worker processes, and read-only mappings cannot be pickled
     tasks = [(method, seed, segment, device, plain(settings.get(method))) for method in methods for seed in seeds]
     rows = run_tasks(run_one, tasks, jobs=jobs, device=device)
@@ -990,13 +985,8 @@ def run_protocols(
     ``(movement, protocol, trial, method, seed)`` the fitted ``adjacency`` and ``prediction`` (see
     :func:`run_split`).
     """
-    unknown = [m for m in methods if m not in METHOD_SETTINGS]
-    if unknown:
-        raise ValueError(f"Unknown methods {unknown}; valid names are {list(METHODS)}.")
+    check_methods(methods, settings, METHOD_SETTINGS, METHODS)
     settings = settings or {}
-    extra = [m for m in settings if m not in methods]
-    if extra:
-        raise ValueError(f"settings= names methods that do not run: {extra}; run {list(methods)}.")
     blocks, tasks = [], []  # per split: its baseline rows and how many fits follow them
     for movement, trials in movements.items():
         for split in protocol_splits(trials, movement, protocols, extrapolate=extrapolate):

@@ -75,8 +75,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks.second_order import run_tasks
-from benchmarks.settings import plain, read_only
+from benchmarks.second_order import build_second_order, run_tasks
+from benchmarks.settings import check_methods, plain, read_only
 from benchmarks.tables import mean_std_table, report
 from pathreg.datasets import read_ode2vae_mat
 from pathreg.models import (
@@ -87,7 +87,6 @@ from pathreg.models import (
     evaluation_mode,
     feature_sparsity,
     fit,
-    get_regularizer,
 )
 
 COLUMNS = ("method", "seed", "split", "mse", "train_mse", "feature_sparsity", "seconds", "selected_epoch")
@@ -403,19 +402,17 @@ def fit_conditioned(
     -------
     The selected model (CPU, evaluation mode) and the seconds of the fit.
     """
-    dim = data.values.shape[-1]
-    regularizer = get_regularizer(method, **settings["regularizer"])
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        vector_field = regularizer.build_vector_field(
-            2 * dim, dim, **{**architecture, **settings.get("architecture", {})}
-        )
-        model = ThreeFrameSecondOrderODE(
-            vector_field,
-            frame_dt=FRAME_DT if frame_dt is None else frame_dt,
-            encoder=ENCODER if encoder is None else encoder,
-            **solver,
-        )
+    model, regularizer = build_second_order(
+        method,
+        settings,
+        data.values.shape[-1],
+        architecture=architecture,
+        seed=seed,
+        model_class=ThreeFrameSecondOrderODE,
+        frame_dt=FRAME_DT if frame_dt is None else frame_dt,
+        encoder=ENCODER if encoder is None else encoder,
+        **solver,
+    )
     start = time.perf_counter()
     history = fit(
         model,
@@ -520,13 +517,8 @@ def run(
     -------
     One row per method (baselines first), seed and scored split; columns :data:`COLUMNS`.
     """
-    unknown = [m for m in methods if m not in METHOD_SETTINGS]
-    if unknown:
-        raise ValueError(f"Unknown methods {unknown}; valid names are {list(METHODS)}.")
+    check_methods(methods, settings, METHOD_SETTINGS, METHODS)
     settings = settings or {}
-    extra = [m for m in settings if m not in methods]
-    if extra:
-        raise ValueError(f"settings= names methods that do not run: {extra}; run {list(methods)}.")
     check_splits(splits)
     splits = {key: np.asarray(value, dtype=np.float64) for key, value in splits.items()}
     # plain dicts: the tasks go to worker processes, and read-only mappings cannot be pickled

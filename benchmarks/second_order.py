@@ -10,7 +10,32 @@ from multiprocessing import get_context
 
 import torch
 
-from pathreg.models import SecondOrderNeuralODE, Trajectories, fit, get_regularizer
+from pathreg.models import Regularizer, SecondOrderNeuralODE, Trajectories, fit, get_regularizer
+
+
+def build_second_order(
+    method: str,
+    settings: Mapping,
+    dim: int,
+    *,
+    architecture: Mapping,
+    seed: int,
+    model_class: type[SecondOrderNeuralODE] = SecondOrderNeuralODE,
+    **model_options,
+) -> tuple[SecondOrderNeuralODE, Regularizer]:
+    """``method``'s regularizer and a ``model_class`` on its vector field (``2 dim -> dim``), initialised with ``seed``.
+
+    ``settings`` and ``architecture`` as in :func:`fit_second_order`; ``model_options`` go to ``model_class``
+    (e.g. the solver options). The global random state is left as it was.
+    """
+    regularizer = get_regularizer(method, **settings["regularizer"])
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        vector_field = regularizer.build_vector_field(
+            2 * dim, dim, **{**architecture, **settings.get("architecture", {})}
+        )
+        model = model_class(vector_field, **model_options)
+    return model, regularizer
 
 
 def fit_second_order(
@@ -45,14 +70,9 @@ def fit_second_order(
     -------
     The fitted model (on the CPU, in evaluation mode) and the seconds the fit took.
     """
-    dim = data.values.shape[-1]
-    regularizer = get_regularizer(method, **settings["regularizer"])
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        vector_field = regularizer.build_vector_field(
-            2 * dim, dim, **{**architecture, **settings.get("architecture", {})}
-        )
-        model = SecondOrderNeuralODE(vector_field, **solver)
+    model, regularizer = build_second_order(
+        method, settings, data.values.shape[-1], architecture=architecture, seed=seed, **solver
+    )
     start = time.perf_counter()
     fit(
         model,

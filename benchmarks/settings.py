@@ -11,7 +11,7 @@ settings, build a modified copy and pass it to the benchmark's ``run``::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -32,3 +32,20 @@ def plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(plain(item) for item in value)
     return value
+
+
+def check_methods(methods: Sequence[str], settings: Mapping | None, known: Mapping, valid: Sequence[str]) -> None:
+    """Check a benchmark's ``methods`` against its settings table ``known`` and ``settings`` against ``methods``.
+
+    Raises
+    ------
+    ValueError
+        For a method without settings in ``known`` (``valid`` listed), or an entry of ``settings`` naming a
+        method that does not run.
+    """
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise ValueError(f"Unknown methods {unknown}; valid names are {list(valid)}.")
+    extra = [m for m in (settings or {}) if m not in methods]
+    if extra:
+        raise ValueError(f"settings= names methods that do not run: {extra}; run {list(methods)}.")

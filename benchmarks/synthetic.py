@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from benchmarks.second_order import fit_second_order, run_tasks
-from benchmarks.settings import plain, read_only
+from benchmarks.settings import check_methods, plain, read_only
 from benchmarks.tables import mean_std_table, report
 from pathreg.datasets import synthetic_second_order
 from pathreg.models import (
@@ -150,13 +150,8 @@ def run(
     One row per method and seed, columns :data:`COLUMNS`; with ``return_adjacency`` also the fitted
     dependency matrices by ``(method, seed)``.
     """
-    unknown = [m for m in methods if m not in METHOD_SETTINGS]
-    if unknown:
-        raise ValueError(f"Unknown methods {unknown}; valid names are {list(METHODS)}.")
+    check_methods(methods, settings, METHOD_SETTINGS, METHODS)
     settings = settings or {}
-    extra = [m for m in settings if m not in methods]
-    if extra:
-        raise ValueError(f"settings= names methods that do not run: {extra}; run {list(methods)}.")
     # plain dicts: the tasks go to worker processes, and read-only mappings cannot be pickled
     tasks = [(method, seed, device, plain(settings.get(method))) for method in methods for seed in seeds]
     rows = run_tasks(run_one, tasks, jobs=jobs, device=device)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -20,6 +23,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data folder: ``$PATHREG_SHARED_DATA``, else ``shared/data`` next to the repository.
+
+    It may be absent; tests that read it skip when the files they need are not there.
+    """
+    root = os.environ.get("PATHREG_SHARED_DATA")
+    return Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="session")

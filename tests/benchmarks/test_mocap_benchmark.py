@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +21,6 @@ TINY_TRAINING = {
     "select": "last",
     "early_stopping": False,
 }
-
-
-def _shared_mocap() -> Path:
-    root = os.environ.get("PATHREG_SHARED_DATA")
-    base = Path(root) if root else Path(__file__).parents[3] / "shared" / "data"
-    return base / "mocap" / "cmu-subject01-playground"
 
 
 def _tiny_motion(n_frames: int = 40, n_joints: int = 3) -> Motion:
@@ -162,8 +155,8 @@ def test_load_motion_needs_both_files_or_a_cmu_trial(tmp_path, monkeypatch, caps
     assert "--asf and --amc" in capsys.readouterr().err
 
 
-def test_main_on_the_shared_recording(tmp_path, monkeypatch, capsys):
-    folder = _shared_mocap()
+def test_main_on_the_shared_recording(tmp_path, monkeypatch, capsys, shared_data):
+    folder = shared_data / "mocap" / "cmu-subject01-playground"
     if not (folder / "skeleton.asf").is_file() or not (folder / "motion.amc").is_file():
         pytest.skip(f"no CMU recording in {folder}")
     monkeypatch.setattr(mocap, "TRAINING", TINY_TRAINING)

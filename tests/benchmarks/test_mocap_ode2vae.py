@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +23,6 @@ TINY_TRAINING = {
     "select": "last",
     "early_stopping": False,
 }
-
-
-def _shared_mat() -> Path:
-    root = os.environ.get("PATHREG_SHARED_DATA")
-    base = Path(root) if root else Path(__file__).parents[3] / "shared" / "data"
-    return base / "mocap" / "cmu-subject35-walk-ode2vae" / "mocap35_train_val.mat"
 
 
 def _walks(n_sequences: int, n_frames: int = 24, n_channels: int = 4, offset: float = 0.0) -> np.ndarray:
@@ -197,8 +190,8 @@ def test_epochs_option_sets_the_full_window_epochs(tmp_path, tiny, monkeypatch):
     assert seen == [2]
 
 
-def test_main_on_the_shared_file(tmp_path, capsys, tiny):
-    mat = _shared_mat()
+def test_main_on_the_shared_file(tmp_path, capsys, tiny, shared_data):
+    mat = shared_data / "mocap" / "cmu-subject35-walk-ode2vae" / "mocap35_train_val.mat"
     if not mat.is_file():
         pytest.skip(f"no ODE2VAE file at {mat}")
     output = tmp_path / "results.csv"

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -211,14 +210,8 @@ def test_empty_file(tmp_path):
         read_bvh(_write(tmp_path, "\n\n", name="empty.bvh"))
 
 
-def _shared_bvh() -> Path:
-    root = os.environ.get("PATHREG_SHARED_DATA")
-    base = Path(root) if root else Path(__file__).parents[3] / "shared" / "data"
-    return base / "mocap" / "cmu-subject141-wave" / "141_16.bvh"
-
-
-def test_real_cmu_bvh():
-    path = _shared_bvh()
+def test_real_cmu_bvh(shared_data):
+    path = shared_data / "mocap" / "cmu-subject141-wave" / "141_16.bvh"
     if not path.is_file():
         pytest.skip(f"no BVH recording at {path}")
     motion = read_bvh(path)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -185,14 +184,8 @@ def test_cmu_mocap_with_folder(tmp_path):
     np.testing.assert_allclose(positions, EXPECTED, rtol=0, atol=1e-9)
 
 
-def _shared_mocap(folder: str = "cmu-subject01-playground") -> Path:
-    root = os.environ.get("PATHREG_SHARED_DATA")
-    base = Path(root) if root else Path(__file__).parents[3] / "shared" / "data"
-    return base / "mocap" / folder
-
-
-def test_real_cmu_recording():
-    folder = _shared_mocap()
+def test_real_cmu_recording(shared_data):
+    folder = shared_data / "mocap" / "cmu-subject01-playground"
     if not (folder / "skeleton.asf").is_file() or not (folder / "motion.amc").is_file():
         pytest.skip(f"no CMU recording in {folder}")
     positions, names, skeleton = cmu_mocap(1, 1, path=folder)
@@ -227,16 +220,16 @@ CMU_TRIALS = [
 ]
 
 
-def _shared_trial(folder: str, asf: str, amc: str) -> tuple[Path, Path]:
-    base = _shared_mocap(folder)
+def _shared_trial(shared_data: Path, folder: str, asf: str, amc: str) -> tuple[Path, Path]:
+    base = shared_data / "mocap" / folder
     if not (base / asf).is_file() or not (base / amc).is_file():
         pytest.skip(f"no {asf} and {amc} in {base}")
     return base / asf, base / amc
 
 
 @pytest.mark.parametrize(("folder", "asf", "amc", "n_frames"), CMU_TRIALS, ids=[t[2] for t in CMU_TRIALS])
-def test_shared_cmu_trials(folder, asf, amc, n_frames):
-    motion = read_asf_amc(*_shared_trial(folder, asf, amc))
+def test_shared_cmu_trials(folder, asf, amc, n_frames, shared_data):
+    motion = read_asf_amc(*_shared_trial(shared_data, folder, asf, amc))
     positions, names, skeleton = motion
     assert positions.shape == (n_frames, 93)
     assert np.isfinite(positions).all()
@@ -252,8 +245,8 @@ def test_shared_cmu_trials(folder, asf, amc, n_frames):
     assert 1.2 < height < 2.2
 
 
-def test_shared_crlf_trial_reads_as_its_lf_copy(tmp_path):
-    asf, amc = _shared_trial("cmu-subject35-walk", "35.asf", "35_01.amc")
+def test_shared_crlf_trial_reads_as_its_lf_copy(tmp_path, shared_data):
+    asf, amc = _shared_trial(shared_data, "cmu-subject35-walk", "35.asf", "35_01.amc")
     assert b"\r\n" in asf.read_bytes()[:200]
     copies = []
     for path in (asf, amc):

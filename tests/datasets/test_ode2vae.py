@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import scipy.io
@@ -89,14 +86,8 @@ def test_malformed_names_the_file(tmp_path, contents, message):
         read_ode2vae_mat(path)
 
 
-def _shared_mat() -> Path:
-    root = os.environ.get("PATHREG_SHARED_DATA")
-    base = Path(root) if root else Path(__file__).parents[3] / "shared" / "data"
-    return base / "mocap" / "cmu-subject35-walk-ode2vae" / "mocap35_train_val.mat"
-
-
-def test_real_ode2vae_mocap35():
-    path = _shared_mat()
+def test_real_ode2vae_mocap35(shared_data):
+    path = shared_data / "mocap" / "cmu-subject35-walk-ode2vae" / "mocap35_train_val.mat"
     if not path.is_file():
         pytest.skip(f"no ODE2VAE data at {path}")
     splits = read_ode2vae_mat(path)
