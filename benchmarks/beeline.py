@@ -37,7 +37,7 @@ from benchmarks.settings import read_only
 
 logger = logging.getLogger("pathreg.benchmarks")
 
-COLUMNS = ("network", "dataset", "method", "auprc", "auroc", "epr", "random_auprc", "seconds")
+COLUMNS = ("network", "dataset", "method", "auprc", "auroc", "epr", "random_auprc", "pruned", "seconds")
 """Columns of the per-dataset scores returned by :func:`run`."""
 
 METRICS = read_only({"auprc": "AUPRC", "auroc": "AUROC", "epr": "EPR"})
@@ -179,6 +179,7 @@ def score_edges(edges: pd.DataFrame, true_edges: pd.DataFrame, genes: Sequence[s
 
     Edges are ranked by absolute ``weight``; edges absent from the list have weight zero (tied at the
     bottom); a duplicated edge keeps its largest weight; edges naming genes outside ``genes`` are ignored.
+    ``pruned`` is the fraction of the directed pairs of distinct genes whose weight is zero (or absent).
     """
     from pathreg.metrics import score_network
 
@@ -191,7 +192,9 @@ def score_edges(edges: pd.DataFrame, true_edges: pd.DataFrame, genes: Sequence[s
     for regulator, target, weight in edges.loc[known, ["regulator", "target", "weight"]].itertuples(index=False):
         row, column = index[target], index[regulator]
         adjacency[row, column] = max(adjacency[row, column], abs(float(weight)))
-    return score_network(adjacency, true_edges, genes=genes)
+    off_diagonal = ~np.eye(len(genes), dtype=bool)
+    pruned = float((adjacency[off_diagonal] == 0).mean()) if len(genes) > 1 else 0.0
+    return {**score_network(adjacency, true_edges, genes=genes), "pruned": pruned}
 
 
 def run(
@@ -201,6 +204,7 @@ def run(
     peer_dir: str | PathLike[str] | None = None,
     output: str | PathLike[str] | None = DEFAULT_OUTPUT,
     seed: int = 0,
+    rescore: bool = False,
     **fit_options,
 ) -> pd.DataFrame:
     """Fit every dataset under ``directory``, write its rankings and score them next to the peers'.
@@ -217,6 +221,8 @@ def run(
         Where ``<dataset path>/<METHOD>/rankedEdges.csv`` is written; ``None``: nothing is written.
     seed
         Seed of :func:`pathreg.tl.fit_dynamics`.
+    rescore
+        Score the rankings an earlier run wrote under ``output`` instead of fitting (``seconds`` NaN).
     **fit_options
         Further options of :func:`pathreg.tl.fit_dynamics` (e.g. ``training={"n_epochs": 50}, n_seeds=1`` for a
         quick run); ``time_key`` and ``lineage_key`` are fixed to BEELINE's pseudotime and lineages.
@@ -224,20 +230,22 @@ def run(
     Returns
     -------
     One row per dataset and method (pathreg's first, then the peers by name), columns :data:`COLUMNS`;
-    ``random_auprc`` is the edge density (the AUPRC of a random ranking), ``seconds`` the fitting time
-    (NaN for peers).
+    ``random_auprc`` is the edge density (the AUPRC of a random ranking), ``pruned`` the fraction of pairs
+    of distinct genes without an edge, ``seconds`` the fitting time (NaN for peers and when rescoring).
 
     Raises
     ------
     ValueError
-        If no dataset is found.
+        If no dataset is found, or ``rescore`` without ``output``.
     """
     import pathreg
-    from pathreg.datasets import read_beeline, write_beeline_ranked_edges
+    from pathreg.datasets import read_beeline, read_beeline_ranked_edges, write_beeline_ranked_edges
 
     for fixed in ("time_key", "lineage_key", "progress", "copy"):
         if fixed in fit_options:
             raise ValueError(f"{fixed} is set by the benchmark and cannot be passed")
+    if rescore and output is None:
+        raise ValueError("rescore=True reads the rankings of an earlier run under output; give output")
     directory = Path(directory)
     datasets = find_datasets(directory)
     if not datasets:
@@ -251,21 +259,25 @@ def run(
         genes = adata.var_names.tolist()
         for method in methods:
             label = method_label(method)
-            logger.info("%s: fitting %s", dataset.as_posix(), label)
-            start = time.perf_counter()
-            pathreg.tl.fit_dynamics(
-                adata,
-                method=method,
-                time_key="pseudotime",
-                lineage_key="lineages",
-                seed=seed,
-                progress=False,
-                **fit_options,
-            )
-            seconds = time.perf_counter() - start
-            edges = pathreg.tl.grn(adata)
-            if output is not None:
-                write_beeline_ranked_edges(edges, Path(output) / dataset / label / RANKED_EDGES)
+            ranked = None if output is None else Path(output) / dataset / label / RANKED_EDGES
+            if rescore:
+                edges, seconds = read_beeline_ranked_edges(ranked), float("nan")
+            else:
+                logger.info("%s: fitting %s", dataset.as_posix(), label)
+                start = time.perf_counter()
+                pathreg.tl.fit_dynamics(
+                    adata,
+                    method=method,
+                    time_key="pseudotime",
+                    lineage_key="lineages",
+                    seed=seed,
+                    progress=False,
+                    **fit_options,
+                )
+                seconds = time.perf_counter() - start
+                edges = pathreg.tl.grn(adata)
+                if ranked is not None:
+                    write_beeline_ranked_edges(edges, ranked)
             rows.append(_row(network, name, label, score_edges(edges, true_edges, genes), seconds))
         if peer_dir is not None:
             peers = find_peer_outputs(peer_dir, dataset)
@@ -286,6 +298,7 @@ def _row(network: str, dataset: str, method: str, scores: Mapping[str, float], s
         "auroc": float(scores["auroc"]),
         "epr": float(scores["epr"]),
         "random_auprc": float(scores["random_auprc"]),
+        "pruned": float(scores["pruned"]),
         "seconds": seconds,
     }
 
@@ -355,6 +368,21 @@ def summary_table(scores: pd.DataFrame, metrics: Sequence[str] = tuple(METRICS))
     return "\n\n".join(blocks)
 
 
+def pruned_table(scores: pd.DataFrame) -> str:
+    """Markdown table of pathreg's median ``pruned`` per network (rows: its methods; columns: networks)."""
+    ours = scores[scores["method"].map(_is_ours)]
+    medians = ours.groupby(["method", "network"], sort=False)["pruned"].median().unstack()
+    lines = [
+        "Median fraction of the pairs of distinct genes pruned",
+        "",
+        "| method | " + " | ".join(medians.columns) + " |",
+        "|" + " --- |" * (len(medians.columns) + 1),
+    ]
+    for method, values in medians.iterrows():
+        lines.append(f"| **{method}** | " + " | ".join(f"{value:.3f}" for value in values) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     from pathreg.models import METHODS
@@ -367,6 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="output folder (rankedEdges.csv files, scores.csv)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--rescore", action="store_true", help="score the rankings an earlier run wrote under --output (no fitting)"
+    )
     parser.add_argument("--n-seeds", type=int, default=None, help="ensemble size (default: fit_dynamics')")
     parser.add_argument("--n-epochs", type=int, default=None, help="training epochs (default: fit_dynamics')")
     parser.add_argument("--n-bins", type=int, default=None, help="bins per lineage (default: fit_dynamics')")
@@ -393,12 +424,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.n_epochs is not None:
         options["training"] = {"n_epochs": args.n_epochs}
     start = time.perf_counter()
-    scores = run(args.directory, methods=args.methods, peer_dir=peers, output=args.output, seed=args.seed, **options)
+    scores = run(
+        args.directory,
+        methods=args.methods,
+        peer_dir=peers,
+        output=args.output,
+        seed=args.seed,
+        rescore=args.rescore,
+        **options,
+    )
     seconds = time.perf_counter() - start
     Path(args.output).mkdir(parents=True, exist_ok=True)
     scores.to_csv(Path(args.output) / "scores.csv", index=False)
     n_datasets = scores[["network", "dataset"]].drop_duplicates().shape[0]
     sys.stdout.write(summary_table(scores) + "\n\n")
+    sys.stdout.write(pruned_table(scores) + "\n\n")
     sys.stdout.write(f"{n_datasets} datasets in {seconds:.0f} s; per-dataset scores in {args.output}/scores.csv\n")
     return 0
 

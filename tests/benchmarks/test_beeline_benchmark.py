@@ -103,6 +103,9 @@ def test_score_edges_matches_beeline_definitions():
     # self-loops do not count; unknown genes are ignored
     noisy = pd.DataFrame({"regulator": ["a", "a", "x"], "target": ["a", "b", "b"], "weight": [9.0, 1.0, 5.0]})
     assert beeline.score_edges(noisy, truth, genes)["n_true"] == 2
+    # pruned: pairs of distinct genes without an edge (a -> b only of the 6; the self-loop does not count)
+    assert beeline.score_edges(noisy, truth, genes)["pruned"] == pytest.approx(5 / 6)
+    assert beeline.score_edges(perfect, truth, genes)["pruned"] == pytest.approx(3 / 6)
 
 
 def _scores() -> pd.DataFrame:
@@ -124,6 +127,7 @@ def _scores() -> pd.DataFrame:
                         "auroc": 1 - value,
                         "epr": 2 * value,
                         "random_auprc": 0.25 if network == "HSC" else 0.7,
+                        "pruned": 0.0,
                         "seconds": 1.0 if method == "pathreg" else np.nan,
                     }
                 )
@@ -184,6 +188,13 @@ def test_run_end_to_end_on_a_tiny_dataset(tmp_path):
     assert truth_row.auprc == pytest.approx(1.0)
     assert np.isnan(truth_row.seconds)
     assert pathreg_row.random_auprc == pytest.approx(2 / 6)
+    assert pathreg_row.pruned == pytest.approx(written["pruned"])
+    # rescoring reads the written ranking back: the same scores, no fit
+    rescored = beeline.run(inputs, peer_dir=peers, output=output, rescore=True)
+    pd.testing.assert_frame_equal(rescored.drop(columns="seconds"), scores.drop(columns="seconds"))
+    assert rescored["seconds"].isna().all()
+    with pytest.raises(ValueError, match="give output"):
+        beeline.run(inputs, output=None, rescore=True)
 
 
 def test_main_writes_rankings_scores_and_table(tmp_path, capsys):
@@ -257,6 +268,7 @@ def test_decay_option_reaches_the_fit(monkeypatch, tmp_path):
 
     monkeypatch.setattr(beeline, "run", fake_run)
     monkeypatch.setattr(beeline, "summary_table", lambda scores: "")
+    monkeypatch.setattr(beeline, "pruned_table", lambda scores: "")
     for text, expected in (("learned", True), ("10", 10.0)):
         assert beeline.main([str(tmp_path), "--decay", text, "--output", str(tmp_path / "out")]) == 0
         assert seen["decay"] == expected
