@@ -329,8 +329,9 @@ def lineage_adjacency(
 ) -> pd.DataFrame:
     """A lineage's target x TF adjacency: the signed strength averaged over that lineage's bin means only.
 
-    The model (an :class:`pathreg.models.Ensemble`) is fitted on all lineages; the Jacobian read out over one
-    lineage's states, averaged over the members, is the network active along it. Rows are targets, columns
+    The model (an :class:`pathreg.models.Ensemble`) is fitted on all lineages; its readout (with the fit's
+    ``readout`` and ``consensus``) over one lineage's states, averaged over the members, is the network active
+    along it. Rows are targets, columns
     the regulators with ``var[regulators_key]``; each target's row normalised as in
     :func:`pathreg.tl.fit_dynamics`.
     """
@@ -341,7 +342,13 @@ def lineage_adjacency(
     values = np.asarray(cells.X)[order][:, cells.var_names.get_indexer(genes)]
     chunks = np.array_split(np.arange(len(values)), min(model.metadata["n_bins"], len(values)))
     states = np.stack([values[chunk].mean(axis=0) for chunk in chunks]).astype(np.float32)
-    strength = model.signed_adjacency(states, normalize=True)
+    params = model.metadata.get("params", {})
+    strength = model.signed_adjacency(
+        states,
+        normalize=True,
+        readout=params.get("readout", "jacobian"),
+        consensus=params.get("consensus", 0.0),
+    )
     frame = pd.DataFrame(strength, index=genes, columns=regulators)
     is_tf = adata.var[regulators_key].reindex(frame.columns).fillna(False).to_numpy(dtype=bool)
     return frame.loc[:, is_tf]

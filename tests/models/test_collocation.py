@@ -89,3 +89,57 @@ def test_collocation_with_settings_equals_collocation_with_options():
         results.append((history.to_dict(), model.state_dict()))
     assert results[0][0] == results[1][0]
     assert all(torch.equal(value, results[1][1][name]) for name, value in results[0][1].items())
+
+
+def _gated_fit(n_epochs, **options):
+    matrix, states, derivatives = _linear_system()
+    regularizer = get_regularizer("pathreg", lambda_=1.0, log_alpha_init=3.0)
+    torch.manual_seed(0)
+    model = NeuralODE(regularizer.build_vector_field(3, 3, hidden=(8,), activation=None), solver="rk4")
+    fit_collocation(
+        model,
+        states,
+        derivatives,
+        regularizer=regularizer,
+        n_epochs=n_epochs,
+        lr=0.02,
+        gate_lr=0.1,
+        progress=False,
+        **options,
+    )
+    return model, matrix
+
+
+def test_rewind_refits_the_selected_structure_from_the_warm_up_weights(monkeypatch):
+    import pathreg.models._collocation as collocation
+
+    warm_only, _ = _gated_fit(500, warmup_fraction=1.0)  # the same first 500 steps, then nothing
+    seen = {}
+    original = collocation._rewind
+
+    def recording(model, weights, optimizer):
+        seen["weights"] = {name: value.clone() for name, value in weights.items()}
+        seen["support"] = model.adjacency().detach() != 0
+        original(model, weights, optimizer)
+        seen["rewound"] = {name: p.detach().clone() for name, p in model.named_parameters()}
+
+    monkeypatch.setattr(collocation, "_rewind", recording)
+    model, matrix = _gated_fit(3000, warmup_fraction=1 / 6, refit_fraction=1 / 6, rewind=True)
+    for name, parameter in warm_only.named_parameters():
+        if not name.endswith("log_alpha"):
+            torch.testing.assert_close(seen["weights"][name], parameter.detach(), rtol=0, atol=0)
+            torch.testing.assert_close(seen["rewound"][name], parameter.detach(), rtol=0, atol=0)
+    adjacency = model.adjacency().detach()
+    assert torch.equal(adjacency != 0, seen["support"])  # the penalised phase's structure is kept
+    assert torch.all(adjacency[matrix == 0] == 0)
+    torch.testing.assert_close(adjacency[matrix != 0], matrix[matrix != 0].abs(), atol=1e-3, rtol=0)
+
+
+def test_without_rewind_the_refit_continues_from_the_penalised_weights(monkeypatch):
+    import pathreg.models._collocation as collocation
+
+    def failing(*args):
+        raise AssertionError("rewound without rewind=True")
+
+    monkeypatch.setattr(collocation, "_rewind", failing)
+    _gated_fit(600, warmup_fraction=1 / 6, refit_fraction=1 / 6)

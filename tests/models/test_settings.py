@@ -52,6 +52,7 @@ def test_defaults_are_those_of_fit_and_fit_collocation():
         "refit_fraction": 0.0,
         "cell_weight": 1.0,
         "batch_size": 256,
+        "rewind": False,
     }
 
 

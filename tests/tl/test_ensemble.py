@@ -123,3 +123,22 @@ def test_predict_and_perturb_refuse_a_bare_model(fate_fit):
         pathreg.tl.predict(adata.copy(), ensemble[0])
     with pytest.raises(TypeError, match="Ensemble"):
         pathreg.tl.perturb(adata.copy(), {"Gata1": 0.0}, model=ensemble[0])
+
+
+def test_the_written_network_keeps_the_edges_enough_members_agree_on():
+    adata = pathreg.datasets.krumsiek11()
+    pathreg.pp.pseudotime(adata, root_key="cell_type", root="progenitor")
+    options = {**QUICK, "training": {"n_epochs": 150}, "lambda_": 3.0, "n_seeds": 3, "seed": 0}
+    networks, ensembles = {}, {}
+    for consensus in (0.0, 1.0):
+        fitted = adata.copy()
+        ensembles[consensus] = pathreg.tl.fit_dynamics(fitted, consensus=consensus, **options)
+        networks[consensus] = np.asarray(fitted.varp["pathreg_adjacency"])
+        assert fitted.uns["pathreg"]["params"]["consensus"] == consensus
+    agreement = ensembles[1.0].agreement()
+    genes = ensembles[1.0].state_genes
+    unanimous = pd.DataFrame(agreement == 1.0, index=genes, columns=ensembles[1.0].regulators)
+    unanimous = unanimous.reindex(index=adata.var_names, columns=adata.var_names).to_numpy()
+    assert np.any((agreement > 0) & (agreement < 1))  # the members disagree: the test can tell the rules apart
+    np.testing.assert_array_equal(networks[1.0], np.where(unanimous, networks[0.0], 0.0))
+    assert (networks[1.0] == 0).sum() > (networks[0.0] == 0).sum()

@@ -7,7 +7,7 @@ as one batch, training, metrics and model files.
 from ._clamped import ClampedODE
 from ._collocation import fit_collocation
 from ._device import resolve_device
-from ._ensemble import ENSEMBLE_FORMAT_VERSION, METADATA_FIELDS, Ensemble, load
+from ._ensemble import ENSEMBLE_FORMAT_VERSION, METADATA_FIELDS, Ensemble, check_consensus, load
 from ._gates import (
     BETA,
     GAMMA,
@@ -65,6 +65,7 @@ __all__ = [
     "ClampedODE",
     "CollocationSettings",
     "Ensemble",
+    "check_consensus",
     "GatedLinear",
     "GroupLassoRegularizer",
     "GroupLassoVectorField",

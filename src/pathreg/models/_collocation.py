@@ -123,13 +123,18 @@ def fit_collocation(
     n_epochs, warmup_epochs, refit_epochs = settings.n_epochs, settings.warmup_epochs, settings.refit_epochs
     model.train()
     records = []
+    warm = None
     guard = DivergenceGuard(model)
     support = contextlib.ExitStack()
     try:
         for epoch in tqdm(range(n_epochs), disable=not progress, desc=f"collocation {regularizer.name}"):
             refitting = epoch >= n_epochs - refit_epochs
             penalised = warmup_epochs <= epoch and not refitting
+            if epoch == warmup_epochs and settings.rewind and refit_epochs > 0:
+                warm = _weights(model)
             if epoch == n_epochs - refit_epochs:
+                if settings.rewind and warm is not None:
+                    _rewind(model, warm, optimizer)
                 support.enter_context(fixed_support(model.vector_field, enabled=True))
             set_gate_mode(model, deterministic=not penalised, frozen=not penalised)
             resample_gates(model, generator)
@@ -203,6 +208,23 @@ class CellTerm:
         """The term on a new minibatch (:meth:`sample`)."""
         states, derivatives = self.sample(generator)
         return self.error(model.rhs(zero_time, states), derivatives)
+
+
+def _weights(model: NeuralODE) -> dict[str, torch.Tensor]:
+    """A copy of every parameter of ``model`` except the gates' ``log_alpha``."""
+    return {name: p.detach().clone() for name, p in model.named_parameters() if not name.endswith("log_alpha")}
+
+
+@torch.no_grad()
+def _rewind(model: NeuralODE, weights: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer) -> None:
+    """Reset the weights (not the gates) to ``weights`` and forget their Adam moments (the refit starts afresh).
+
+    Weights that are exactly zero now (pruned by a proximal step) stay zero, so the selected structure is kept.
+    """
+    for name, parameter in model.named_parameters():
+        if name in weights:
+            parameter.copy_(torch.where(parameter == 0, torch.zeros_like(parameter), weights[name]))
+            optimizer.state.pop(parameter, None)
 
 
 def _initial_decay(model: NeuralODE, device, dtype) -> torch.Tensor | float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -165,8 +166,9 @@ class Ensemble(nn.Module):
         normalize: bool = False,
         rows: np.ndarray | None = None,
         readout: str = "jacobian",
+        consensus: float = 0.0,
     ) -> np.ndarray:
-        """Mean over the members of their signed strengths at ``states``.
+        """Mean over the members of their signed strengths at ``states``, kept where enough members agree.
 
         Parameters
         ----------
@@ -179,12 +181,24 @@ class Ensemble(nn.Module):
             Scale each member's rows as :func:`normalize_targets` before averaging.
         rows
             Boolean ``(state_dim,)``: rows to read out (the targets); the others are zero. ``None``: all.
+        consensus
+            Fraction of the members that must have an edge (a path of non-zero gated weights, see
+            :meth:`agreement`) for it to be kept; elsewhere the network is exactly zero. ``0.5`` is a majority
+            vote, ``1.0`` keeps only the edges every member has, ``0.0`` every edge some member has. Members of
+            an unpenalised method keep every edge, so this changes nothing for them.
 
         Returns
         -------
-        ``(state_dim, n_inputs)`` float32, exactly zero where no member has a path.
+        ``(state_dim, n_inputs)`` float32, exactly zero where no member has a path or fewer than ``consensus``
+        of them have one.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``readout`` or a ``consensus`` outside ``[0, 1]``.
         """
         check_choice(readout, READOUTS, "readout")
+        check_consensus(consensus)
         strengths = []
         for member in self.members:
             with evaluation_mode(member):
@@ -194,15 +208,23 @@ class Ensemble(nn.Module):
             if normalize:
                 strength = normalize_targets(strength, self_loop_mask(member))
             strengths.append(strength)
-        return np.mean(strengths, axis=0).astype(np.float32)
+        mean = np.mean(strengths, axis=0)
+        mean[self.agreement() < consensus] = 0.0
+        return mean.astype(np.float32)
 
-    def support(self) -> np.ndarray:
-        """``(state_dim, n_inputs)`` boolean: where some member has a path of non-zero (gated) weights."""
+    def agreement(self) -> np.ndarray:
+        """``(state_dim, n_inputs)`` float: the fraction of the members with a path of non-zero (gated) weights."""
         supports = []
         for member in self.members:
             with evaluation_mode(member):
                 supports.append(structural_support(member))
-        return np.any(supports, axis=0)
+        return np.mean(supports, axis=0)
+
+    def support(self, consensus: float = 0.0) -> np.ndarray:
+        """``(state_dim, n_inputs)`` boolean: where some member, and at least ``consensus`` of them, has a path."""
+        check_consensus(consensus)
+        agreement = self.agreement()
+        return (agreement > 0) & (agreement >= consensus)
 
     def save(self, path: str | Path) -> None:
         """Save every member, with its configuration, and :attr:`metadata` in one file (see :func:`load`)."""
@@ -214,6 +236,14 @@ class Ensemble(nn.Module):
             "metadata": self.metadata,
         }
         torch.save(payload, Path(path))
+
+
+def check_consensus(consensus: float) -> None:
+    """Raise a ``ValueError`` unless ``consensus`` is a number in ``[0, 1]``."""
+    if isinstance(consensus, bool) or not isinstance(consensus, numbers.Real) or not 0 <= consensus <= 1:
+        raise ValueError(
+            f"consensus must be a fraction of the ensemble's members in [0, 1] (0.5: a majority), got {consensus!r}."
+        )
 
 
 def load(path: str | Path, *, map_location: str | torch.device = "cpu") -> Ensemble:

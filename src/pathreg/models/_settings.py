@@ -266,6 +266,11 @@ class CollocationSettings(_TrainingSettings):
     batch_size
         Cells per step of the single-cell term (a new random minibatch every step; ``None``: all cells), so
         that a step costs the same whatever the number of cells.
+    rewind
+        Start the refit from the weights at the end of the warm-up (the unpenalised fit) instead of those at
+        the end of the penalised phase, with the gates the penalised phase selected ("rewinding", as in the
+        lottery-ticket procedure of Frankle et al. 2019): the refit then fits the selected structure without
+        the shrinkage that the gate noise and the penalty left in the weights. Needs ``refit_fraction > 0``.
 
     Raises
     ------
@@ -295,6 +300,7 @@ class CollocationSettings(_TrainingSettings):
     refit_fraction: float = 0.0
     cell_weight: float = 1.0
     batch_size: int | None = 256
+    rewind: bool = False
 
     def __post_init__(self) -> None:
         _check_at_least(self.n_epochs, 1, "n_epochs")

@@ -123,6 +123,7 @@ class FitResult:
             "time_scale": problem.time_scale,
             "normalize": bool(settings.normalize),
             "readout": settings.readout,
+            "consensus": float(settings.consensus),
             "velocity_key": "none" if problem.velocity_key is None else problem.velocity_key,
             "window": 0 if settings.window is None else int(settings.window),
             "objective": settings.objective,
@@ -303,12 +304,14 @@ def _fit_member(problem, settings: FitSettings, member: int, device, progress: b
 
 
 def _read_out(ensemble: Ensemble, problem: DynamicsProblem, settings: FitSettings, histories, device) -> FitResult:
-    strength = ensemble.signed_adjacency(
-        problem.bin_means, normalize=settings.normalize, rows=problem.is_target, readout=settings.readout
-    )
-    per_lineage = lineage_strengths(
-        ensemble, problem.bins, normalize=settings.normalize, rows=problem.is_target, readout=settings.readout
-    )
+    options = {
+        "normalize": settings.normalize,
+        "rows": problem.is_target,
+        "readout": settings.readout,
+        "consensus": settings.consensus,
+    }
+    strength = ensemble.signed_adjacency(problem.bin_means, **options)
+    per_lineage = lineage_strengths(ensemble, problem.bins, **options)
     predictions = predict_lineages(ensemble, problem.bins)
     bad = (
         (["strength"] if not np.isfinite(strength).all() else [])

@@ -37,6 +37,7 @@ def fit_dynamics(
     n_seeds: int = 5,
     normalize: bool = True,
     readout: Literal["ablation", "jacobian"] = "ablation",
+    consensus: float = 0.5,
     window: int | None = 2,
     hidden: Sequence[int] = (32,),
     activation: str | None = "tanh",
@@ -92,7 +93,8 @@ def fit_dynamics(
     exactly zero where no path of non-zero gated weights joins regulator ``j`` to target ``i``; with
     ``normalize=True`` each target's row is divided by the sum of its absolute strengths from the other
     regulators (so that targets with fast and slow dynamics compare, as GENIE3's per-target importances);
-    then averaged over models. :doc:`/benchmarks` has the measurements behind these defaults.
+    then averaged over models and kept where at least ``consensus`` of the models have the edge.
+    :doc:`/benchmarks` has the measurements behind these defaults.
 
     A call that raises leaves ``adata`` as it was (a view stays a view); results are written only at the end.
 
@@ -146,6 +148,11 @@ def fit_dynamics(
         regulators sum to one (comparable across targets, as GENIE3's per-target importances).
     readout
         ``"jacobian"`` or ``"ablation"`` (see above).
+    consensus
+        Fraction of the ensemble's models that must keep an edge (a path of non-zero gated weights) for it to
+        be in the network; the others are exactly zero. ``0.5`` (default) is a majority vote over the models,
+        a stability selection over the seeds (:meth:`pathreg.models.Ensemble.agreement`); ``0`` keeps every
+        edge some model has. It changes nothing for the unpenalised ``method="none"``.
     window
         Multiple-shooting window in bins, or ``None`` for whole lineages.
     hidden, activation
@@ -156,9 +163,9 @@ def fit_dynamics(
         it out. ``None``: the objective's default, 3.0 for ``"cells"`` (see :class:`Cells`) and learned for the
         others.
     lambda_
-        Penalty strength. ``None``: the objective's default for the method (:attr:`Objective.default_lambdas`:
-        3.0 for the gated methods with the collocation objectives, relative to the production's variance), the
-        regularizer's default otherwise.
+        Penalty strength. ``None``: the objective's default for the method (:attr:`Objective.default_lambdas`,
+        relative to the production's variance: 10 for PathReg and 3 for L0 with ``"cells"``, 3 for both with
+        ``"collocation"``), the regularizer's default otherwise.
     regularizer_options
         Further options of the method's regularizer (e.g. ``{"lambda_1": 0.01}`` for PathReg).
     solver
@@ -250,6 +257,7 @@ def fit_dynamics(
         window=window,
         normalize=normalize,
         readout=readout,
+        consensus=consensus,
         seed=seed,
     )
     torch_device = resolve_device(device)

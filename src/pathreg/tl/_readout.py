@@ -55,7 +55,13 @@ def lineage_errors(bins: list[LineageBins], predictions: list[np.ndarray]) -> di
 
 
 def lineage_strengths(
-    ensemble: Ensemble, bins: list[LineageBins], *, normalize: bool, rows: np.ndarray, readout: str
+    ensemble: Ensemble,
+    bins: list[LineageBins],
+    *,
+    normalize: bool,
+    rows: np.ndarray,
+    readout: str,
+    consensus: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Every lineage's network: the readout over that lineage's bin means only (empty for a single lineage).
 
@@ -65,7 +71,7 @@ def lineage_strengths(
         The fitted ensemble.
     bins
         The fit's lineages.
-    normalize, rows, readout
+    normalize, rows, readout, consensus
         As for the whole network (:meth:`~pathreg.models.Ensemble.signed_adjacency`), which is read out over
         the bin means of all lineages together.
 
@@ -77,6 +83,8 @@ def lineage_strengths(
     if len(bins) < 2:
         return {}
     return {
-        lineage.name: ensemble.signed_adjacency(lineage.means, normalize=normalize, rows=rows, readout=readout)
+        lineage.name: ensemble.signed_adjacency(
+            lineage.means, normalize=normalize, rows=rows, readout=readout, consensus=consensus
+        )
         for lineage in bins
     }

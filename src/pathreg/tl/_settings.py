@@ -17,6 +17,7 @@ from pathreg.models import (
     CollocationSettings,
     Regularizer,
     ShootingSettings,
+    check_consensus,
     get_regularizer,
 )
 
@@ -47,7 +48,7 @@ class FitSettings:
     --------
     >>> settings = FitSettings(method="pathreg", training={"n_epochs": 50})
     >>> settings.training.n_epochs, settings.lambda_for_method()
-    (50, 3.0)
+    (50, 10.0)
     """
 
     method: str = "pathreg"
@@ -63,10 +64,12 @@ class FitSettings:
     window: int | None = 2
     normalize: bool = True
     readout: str = "ablation"
+    consensus: float = 0.5
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_choice(self.readout, READOUTS, "readout")
+        check_consensus(self.consensus)
         check_choice(self.method, METHODS, "method")
         check_choice(self.objective, OBJECTIVES, "objective")
         check_choice(self.solver, SOLVERS, "solver")
