@@ -1112,15 +1112,25 @@ def load_motion(
         ) from error
 
 
-def _figures_single(args, results, fitted, segment: MocapSegment) -> None:
+FIGURE_LABELS = read_only({"pathreg": "PathReg", "none": "Base"})
+"""How the figures name the methods they show."""
+
+
+def _figure_output(args, results, csv_name: str) -> Path:
+    """The output folder (created), with the results written to ``csv_name`` there; matplotlib set to Agg."""
     import matplotlib
 
     matplotlib.use("Agg")
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    results.to_csv(output / "mocap.csv", index=False)
+    results.to_csv(output / csv_name, index=False)
+    return output
+
+
+def _figures_single(args, results, fitted, segment: MocapSegment) -> None:
+    output = _figure_output(args, results, "mocap.csv")
     seed = args.seeds[0]
-    labels = {"pathreg": "PathReg", "none": "Base"}
+    labels = FIGURE_LABELS
     shown = [m for m in ("pathreg", "none") if m in args.methods]
     if shown:
         matrices = {
@@ -1135,14 +1145,9 @@ def _figures_single(args, results, fitted, segment: MocapSegment) -> None:
 
 
 def _figures_movements(args, results, fitted, movements: Mapping[str, TrialSet]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    results.to_csv(output / "mocap_movements.csv", index=False)
+    output = _figure_output(args, results, "mocap_movements.csv")
     seed = args.seeds[0]
-    labels = {"pathreg": "PathReg", "none": "Base"}
+    labels = FIGURE_LABELS
     shown = [m for m in ("pathreg", "none") if m in args.methods] or list(args.methods[:1])
     for movement, trials in movements.items():
         splits = protocol_splits(trials, movement, ["extrapolate"], extrapolate="first")

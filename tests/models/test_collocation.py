@@ -143,3 +143,8 @@ def test_without_rewind_the_refit_continues_from_the_penalised_weights(monkeypat
 
     monkeypatch.setattr(collocation, "_rewind", failing)
     _gated_fit(600, warmup_fraction=1 / 6, refit_fraction=1 / 6)
+
+
+def test_rewind_without_refit_epochs_is_an_error():
+    with pytest.raises(ValueError, match="rewind=True .* refit_fraction > 0"):
+        CollocationSettings(n_epochs=100, refit_fraction=0.0, rewind=True)

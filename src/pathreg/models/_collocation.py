@@ -130,10 +130,10 @@ def fit_collocation(
         for epoch in tqdm(range(n_epochs), disable=not progress, desc=f"collocation {regularizer.name}"):
             refitting = epoch >= n_epochs - refit_epochs
             penalised = warmup_epochs <= epoch and not refitting
-            if epoch == warmup_epochs and settings.rewind and refit_epochs > 0:
+            if epoch == warmup_epochs and settings.rewind:
                 warm = _weights(model)
             if epoch == n_epochs - refit_epochs:
-                if settings.rewind and warm is not None:
+                if warm is not None:
                     _rewind(model, warm, optimizer)
                 support.enter_context(fixed_support(model.vector_field, enabled=True))
             set_gate_mode(model, deterministic=not penalised, frozen=not penalised)

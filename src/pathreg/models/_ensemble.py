@@ -209,7 +209,8 @@ class Ensemble(nn.Module):
                 strength = normalize_targets(strength, self_loop_mask(member))
             strengths.append(strength)
         mean = np.mean(strengths, axis=0)
-        mean[self.agreement() < consensus] = 0.0
+        if consensus > 0:
+            mean[self.agreement() < consensus] = 0.0
         return mean.astype(np.float32)
 
     def agreement(self) -> np.ndarray:

@@ -270,7 +270,8 @@ class CollocationSettings(_TrainingSettings):
         Start the refit from the weights at the end of the warm-up (the unpenalised fit) instead of those at
         the end of the penalised phase, with the gates the penalised phase selected ("rewinding", as in the
         lottery-ticket procedure of Frankle et al. 2019): the refit then fits the selected structure without
-        the shrinkage that the gate noise and the penalty left in the weights. Needs ``refit_fraction > 0``.
+        the shrinkage that the gate noise and the penalty left in the weights. Needs at least one refit epoch
+        (a ``ValueError`` otherwise).
 
     Raises
     ------
@@ -319,6 +320,11 @@ class CollocationSettings(_TrainingSettings):
             raise ValueError(
                 f"warmup_fraction ({self.warmup_fraction}) and refit_fraction ({self.refit_fraction}) must sum to at "
                 f"most 1 (got {self.warmup_epochs} warm-up and {self.refit_epochs} refit epochs of {self.n_epochs})."
+            )
+        if self.rewind and self.refit_epochs == 0:
+            raise ValueError(
+                "rewind=True restarts the refit from the warm-up's weights, so it needs refit epochs; set "
+                f"refit_fraction > 0 (got {self.refit_fraction} of {self.n_epochs} epochs: no refit epoch)."
             )
 
     @property
