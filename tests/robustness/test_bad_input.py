@@ -445,7 +445,7 @@ def _fail_in_training(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the fit broke")
 
-    monkeypatch.setattr(type(pathreg.tl.OBJECTIVES["cells"]), "train", broken)
+    monkeypatch.setattr(type(pathreg.tl.OBJECTIVES["cells"]), "train_members", broken)
 
 
 def _fail_after_writing(monkeypatch):
@@ -494,7 +494,7 @@ def test_interrupt_during_the_first_epoch_raises_keyboard_interrupt_and_writes_n
 
 
 def test_interrupt_during_the_first_epoch_of_a_later_member_keeps_the_members_so_far(adata, monkeypatch, caplog):
-    spec_type = type(pathreg.tl.OBJECTIVES["cells"])
+    spec_type = type(pathreg.tl.OBJECTIVES["shooting"])  # members fitted one after another
     original = spec_type.train
     calls = {"n": 0}
 
@@ -502,17 +502,37 @@ def test_interrupt_during_the_first_epoch_of_a_later_member_keeps_the_members_so
         calls["n"] += 1
         if calls["n"] == 2:  # Ctrl-C on the first training step of the second member
             with monkeypatch.context() as patch:
-                patch.setattr(NeuralODE, "rhs", _interrupted)
+                patch.setattr(NeuralODE, "predict", _interrupted)
                 return original(self, model, *args, **kwargs)
         return original(self, model, *args, **kwargs)
 
     monkeypatch.setattr(spec_type, "train", interrupt_second)
     with caplog.at_level(logging.WARNING, logger="pathreg"):
-        model = pathreg.tl.fit_dynamics(adata, **{**FIT, "n_seeds": 3})
+        model = pathreg.tl.fit_dynamics(adata, **{**FIT, "objective": "shooting", "window": None, "n_seeds": 3})
     assert len(model) == 1
     assert adata.uns["pathreg"]["params"]["n_models"] == 1
     assert adata.uns["pathreg"]["params"]["interrupted"] is True
     assert "Interrupted before ensemble member 2 of 3 finished an epoch" in caplog.text
+
+
+def test_interrupt_while_the_members_train_together_keeps_all_of_them_marked(adata, monkeypatch, caplog):
+    original = NeuralODE.rhs
+    calls = {"n": 0}
+
+    def interrupt_at_the_fourth_step(self, t, state):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return original(self, t, state)
+
+    monkeypatch.setattr(NeuralODE, "rhs", interrupt_at_the_fourth_step)
+    with caplog.at_level(logging.WARNING, logger="pathreg"):
+        model = pathreg.tl.fit_dynamics(adata, **{**FIT, "n_seeds": 3})
+    assert len(model) == 3
+    assert adata.uns["pathreg"]["params"]["n_models"] == 3
+    assert adata.uns["pathreg"]["params"]["interrupted"] is True
+    assert "keeping all of them at epoch 3" in caplog.text
+    assert np.isfinite(adata.varp["pathreg_adjacency"]).all()
 
 
 # --- MuData ----------------------------------------------------------------------------------------------------------

@@ -245,11 +245,42 @@ def test_non_finite_results_are_never_written(monkeypatch):
     assert_unchanged(before, adata)
 
 
-@pytest.mark.parametrize("objective", ["collocation", "shooting"])
-def test_resume_gives_the_result_of_an_uninterrupted_run(tmp_path, objective, monkeypatch):
-    options = {**QUICK, "lineage_key": "lineages", "objective": objective, "n_seeds": 3}
-    if objective == "shooting":
-        options["window"] = None
+def test_resume_after_a_crash_once_the_members_trained_together_gives_the_uninterrupted_result(tmp_path, monkeypatch):
+    options = {**QUICK, "lineage_key": "lineages", "objective": "collocation", "n_seeds": 3}
+    reference = make_adata()
+    pathreg.tl.fit_dynamics(reference, **options)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the machine went down")
+
+    monkeypatch.setattr(pathreg.tl._ensemble_fit, "_read_out", crash)
+    first = make_adata()
+    with pytest.raises(RuntimeError, match="went down"):
+        pathreg.tl.fit_dynamics(first, checkpoint_dir=tmp_path, **options)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.glob("member_*.pt")) == ["member_0.pt", "member_1.pt", "member_2.pt"]
+    assert "pathreg" not in first.uns
+    calls = {"n": 0}
+    original = type(pathreg.tl.OBJECTIVES["collocation"]).train_members
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(type(pathreg.tl.OBJECTIVES["collocation"]), "train_members", counted)
+    resumed = make_adata()
+    pathreg.tl.fit_dynamics(resumed, checkpoint_dir=tmp_path, resume=True, **options)
+    assert calls["n"] == 0  # every member came from its checkpoint
+    np.testing.assert_array_equal(resumed.varp["pathreg_adjacency"], reference.varp["pathreg_adjacency"])
+    np.testing.assert_array_equal(resumed.layers["pathreg_prediction"], reference.layers["pathreg_prediction"])
+    np.testing.assert_array_equal(
+        resumed.uns["pathreg"]["history"]["loss"], reference.uns["pathreg"]["history"]["loss"]
+    )
+
+
+def test_resume_gives_the_result_of_an_uninterrupted_run(tmp_path, monkeypatch):
+    objective = "shooting"  # members fitted one after another, each checkpointed as it finishes
+    options = {**QUICK, "lineage_key": "lineages", "objective": objective, "n_seeds": 3, "window": None}
     reference = make_adata()
     pathreg.tl.fit_dynamics(reference, **options)
 

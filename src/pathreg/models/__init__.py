@@ -5,7 +5,7 @@ as one batch, training, metrics and model files.
 """
 
 from ._clamped import ClampedODE
-from ._collocation import fit_collocation
+from ._collocation import fit_collocation, fit_collocation_ensemble
 from ._device import resolve_device
 from ._ensemble import ENSEMBLE_FORMAT_VERSION, METADATA_FIELDS, Ensemble, check_consensus, load
 from ._gates import (
@@ -37,6 +37,7 @@ from ._regularizers import (
     get_regularizer,
 )
 from ._settings import CollocationSettings, ShootingSettings
+from ._stacking import can_stack, stack_members, unstack_members
 from ._stages import History, Stage, run_stage
 from ._training import evaluation_mode, fit
 from ._trajectories import Trajectories, masked_mse
@@ -85,6 +86,7 @@ __all__ = [
     "Solver",
     "Stage",
     "Trajectories",
+    "can_stack",
     "check_solver",
     "deterministic_gates",
     "edge_scores",
@@ -92,6 +94,7 @@ __all__ = [
     "feature_sparsity",
     "fit",
     "fit_collocation",
+    "fit_collocation_ensemble",
     "gate_probabilities",
     "get_regularizer",
     "group_soft_threshold",
@@ -111,7 +114,9 @@ __all__ = [
     "ablation_strength",
     "READOUTS",
     "soft_threshold",
+    "stack_members",
     "solver_error",
     "structural_support",
+    "unstack_members",
     "weight_sparsity",
 ]

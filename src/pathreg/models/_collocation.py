@@ -15,6 +15,7 @@ from ._metrics import EPS
 from ._ode import NeuralODE
 from ._regularizers import Regularizer, get_regularizer
 from ._settings import CollocationSettings, with_options
+from ._stacking import can_stack, resample_member_gates, stack_members, unstack_members
 from ._stages import History, adam_optimizer, after_step, fixed_support, set_gate_mode
 from ._vector_fields import resample_gates
 
@@ -100,34 +101,110 @@ def fit_collocation(
     """
     settings = with_options(settings, CollocationSettings, options)
     regularizer = get_regularizer(regularizer)
+    _check_points(states, derivatives)
+    return _fit([model], states, derivatives, cells, regularizer, settings, device, [seed], progress)[0]
+
+
+def fit_collocation_ensemble(
+    models: list[NeuralODE],
+    states: torch.Tensor,
+    derivatives: torch.Tensor,
+    *,
+    cells: tuple[torch.Tensor, torch.Tensor] | None = None,
+    regularizer: str | Regularizer = "none",
+    settings: CollocationSettings | None = None,
+    device: str | torch.device = "auto",
+    seeds: list[int] | None = None,
+    progress: bool = True,
+    **options,
+) -> list[History]:
+    """:func:`fit_collocation` for several models at once: an ensemble trained as one stacked model.
+
+    Where the models and the regularizer allow it (:func:`~pathreg.models.can_stack`: an
+    :class:`MLPVectorField` with Base, L0, PathReg or C-NODE), the members' parameters are stacked along a
+    leading axis (:func:`~pathreg.models.stack_members`) and every epoch is one batched step for all of them,
+    so the ensemble costs little more than one member. Member ``m`` draws its gate noise and its minibatches of
+    cells from a generator seeded with ``seeds[m]`` in the order :func:`fit_collocation` does, and the loss is
+    the sum of the members' losses, so it follows the updates of ``fit_collocation(models[m], ...,
+    seed=seeds[m])`` up to floating-point rounding of the batched products. Two things are shared: a
+    non-finite loss of any member restores the last good parameters of all members and lowers the learning
+    rate of all, and an interruption stops all members at the same epoch. Other models are trained one after
+    another with :func:`fit_collocation`.
+
+    Parameters
+    ----------
+    models
+        The members, trained in place and left in evaluation mode.
+    seeds
+        One seed per member (``None``: ``0, 1, ...``).
+    states, derivatives, cells, regularizer, settings, device, progress, **options
+        As in :func:`fit_collocation`.
+
+    Returns
+    -------
+    One :class:`History` per member.
+
+    Raises
+    ------
+    ValueError
+        As :func:`fit_collocation`, and when ``seeds`` does not have one seed per model.
+    FloatingPointError
+        If the training diverges and the recoveries are used up.
+    """
+    settings = with_options(settings, CollocationSettings, options)
+    regularizer = get_regularizer(regularizer)
+    _check_points(states, derivatives)
+    seeds = list(range(len(models))) if seeds is None else [int(seed) for seed in seeds]
+    if len(seeds) != len(models) or not models:
+        raise ValueError(f"give one seed per model: got {len(seeds)} seeds for {len(models)} models.")
+    if not can_stack(models, regularizer):
+        return [
+            _fit([model], states, derivatives, cells, regularizer, settings, device, [seed], progress)[0]
+            for model, seed in zip(models, seeds, strict=True)
+        ]
+    return _fit(models, states, derivatives, cells, regularizer, settings, device, seeds, progress)
+
+
+def _check_points(states: torch.Tensor, derivatives: torch.Tensor) -> None:
     if states.ndim != 2 or derivatives.ndim != 2 or states.shape[0] != derivatives.shape[0]:
         raise ValueError(
             f"states and derivatives must be (n_points, n_states) and (n_points, n_rates); got "
             f"{tuple(states.shape)} and {tuple(derivatives.shape)}."
         )
+
+
+def _fit(models, states, derivatives, cells, regularizer, settings, device, seeds, progress) -> list[History]:
+    """The training loop of :func:`fit_collocation`: one model as it is, several as one stacked model."""
     device = resolve_device(device)
+    for member in models:
+        member.to(device)
+    stacked = len(models) > 1
+    model = stack_members(models) if stacked else models[0]
     dtype = next(model.parameters()).dtype
-    model.to(device)
     states = states.to(device, dtype)
     derivatives = derivatives.to(device, dtype)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
+    generators = [torch.Generator(device=device) for _ in seeds]
+    for generator, seed in zip(generators, seeds, strict=True):
+        generator.manual_seed(seed)
     optimizer = adam_optimizer(model, settings.lr, settings.gate_lr, settings.weight_decay)
     zero_time = torch.zeros((), device=device, dtype=dtype)
     decay = _initial_decay(model, device, dtype)
-    scale = _centred_square(derivatives + decay * states).mean().clamp_min(torch.finfo(dtype).tiny)
+    scale = _member_means(lambda d: _centred_square(derivatives + d * states), decay).clamp_min(torch.finfo(dtype).tiny)
     cell_term = (
         None if cells is None or settings.cell_weight == 0 else CellTerm(*cells, settings, device, dtype, decay=decay)
     )
-    history = History()
+    if stacked:
+        states = states.expand(len(models), *states.shape)
+    histories = [History() for _ in models]
     n_epochs, warmup_epochs, refit_epochs = settings.n_epochs, settings.warmup_epochs, settings.refit_epochs
     model.train()
     records = []
     warm = None
     guard = DivergenceGuard(model)
     support = contextlib.ExitStack()
+    name = regularizer.name + (f", {len(models)} members" if stacked else "")
     try:
-        for epoch in tqdm(range(n_epochs), disable=not progress, desc=f"collocation {regularizer.name}"):
+        for epoch in tqdm(range(n_epochs), disable=not progress, desc=f"collocation {name}"):
             refitting = epoch >= n_epochs - refit_epochs
             penalised = warmup_epochs <= epoch and not refitting
             if epoch == warmup_epochs and settings.rewind:
@@ -137,40 +214,52 @@ def fit_collocation(
                     _rewind(model, warm, optimizer)
                 support.enter_context(fixed_support(model.vector_field, enabled=True))
             set_gate_mode(model, deterministic=not penalised, frozen=not penalised)
-            resample_gates(model, generator)
+            if stacked:
+                resample_member_gates(model, generators)
+            else:
+                resample_gates(model, generators[0])
             optimizer.zero_grad(set_to_none=True)
             if cell_term is None:
-                fit_loss = ((model.rhs(zero_time, states) - derivatives) ** 2).mean() / scale
+                fit_loss = _mean_square(model.rhs(zero_time, states) - derivatives) / scale
             else:  # one evaluation for the trajectory's states and the minibatch of cells
-                cell_states, cell_derivatives = cell_term.sample(generator)
-                rates = model.rhs(zero_time, torch.cat([states, cell_states]))
-                fit_loss = ((rates[: len(states)] - derivatives) ** 2).mean() / scale
-                cell_loss = cell_term.error(rates[len(states) :], cell_derivatives)
+                cell_states, cell_derivatives = cell_term.sample_members(generators, stacked)
+                rates = model.rhs(zero_time, torch.cat([states, cell_states], dim=-2))
+                n_points = states.shape[-2]
+                fit_loss = _mean_square(rates[..., :n_points, :] - derivatives) / scale
+                cell_loss = cell_term.error(rates[..., n_points:, :], cell_derivatives)
                 fit_loss = fit_loss + settings.cell_weight * cell_loss
             penalty = regularizer.penalty(model.vector_field) * (1.0 if penalised else 0.0)
-            loss = fit_loss + penalty if regularizer.smooth else fit_loss
+            loss = (fit_loss + penalty if regularizer.smooth else fit_loss).sum()  # each member's gradient is its own
             if not torch.isfinite(loss):  # restore the last good parameters, lower the learning rate, go on
-                guard.recover(optimizer, None, float(loss), epoch)
+                guard.recover(optimizer, None, float(loss.detach()), epoch)
                 continue
             loss.backward()
             optimizer.step()
             after_step(model, regularizer, optimizer.param_groups[0]["lr"], 1.0 if penalised else 0.0)
             with torch.no_grad():  # kept on the device: one transfer after the loop
-                pruned = (model.vector_field.adjacency().abs() < EPS).float().mean()
-                records.append(torch.stack([fit_loss.detach(), penalty.detach(), pruned]))
-            history.lambda_scale.append(1.0 if penalised else 0.0)
-            history.learning_rate.append(optimizer.param_groups[0]["lr"])
+                pruned = (model.adjacency().abs() < EPS).float().mean(dim=(-2, -1))
+                terms = torch.broadcast_tensors(fit_loss.detach(), penalty.detach(), pruned)
+                records.append(torch.stack(terms).reshape(3, -1))
+            for history in histories:
+                history.lambda_scale.append(1.0 if penalised else 0.0)
+                history.learning_rate.append(optimizer.param_groups[0]["lr"])
             if epoch % GOOD_STATE_EVERY == 0:
                 guard.remember()
     except KeyboardInterrupt:
-        history.interrupted = True
+        for history in histories:
+            history.interrupted = True
         logger.warning("Training interrupted at epoch %d; keeping the parameters of the last finished epoch.", epoch)
         if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
             model.load_state_dict(guard.state)
     finally:
         support.close()
-    _finish(model, history, records, guard, optimizer)
-    return history
+    _finish(model, histories, records, guard, optimizer)
+    if stacked:
+        unstack_members(model, models)
+        for member in models:
+            set_gate_mode(member, deterministic=False, frozen=False)
+            member.eval()
+    return histories
 
 
 class CellTerm:
@@ -188,8 +277,9 @@ class CellTerm:
         spread = self.states.var(0, correction=0)
         weights = torch.where(spread > 0, 1.0 / spread.clamp_min(tiny), torch.zeros_like(spread))
         self.weights = weights / weights.mean().clamp_min(tiny)
-        production = self.derivatives + decay * self.states
-        self.scale = (_centred_square(production) * self.weights).mean().clamp_min(tiny)
+        self.scale = _member_means(
+            lambda d: _centred_square(self.derivatives + d * self.states) * self.weights, decay
+        ).clamp_min(tiny)
         self.batch_size = settings.batch_size
 
     def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -200,9 +290,16 @@ class CellTerm:
             states, derivatives = states[batch], derivatives[batch]
         return states, derivatives
 
+    def sample_members(self, generators: list[torch.Generator], stacked: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`sample` from each generator; stacked ``(n_members, batch, n_states)`` for a stacked model."""
+        if not stacked:
+            return self.sample(generators[0])
+        states, derivatives = zip(*(self.sample(generator) for generator in generators), strict=True)
+        return torch.stack(states), torch.stack(derivatives)
+
     def error(self, rates: torch.Tensor, derivatives: torch.Tensor) -> torch.Tensor:
-        """The term's relative, per-gene weighted error of ``rates`` against ``derivatives``."""
-        return (((rates - derivatives) ** 2) * self.weights).mean() / self.scale
+        """The term's relative, per-gene weighted error of ``rates`` against ``derivatives`` (one per member)."""
+        return (((rates - derivatives) ** 2) * self.weights).mean(dim=(-2, -1)) / self.scale
 
     def loss(self, model: NeuralODE, zero_time: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The term on a new minibatch (:meth:`sample`)."""
@@ -228,20 +325,34 @@ def _rewind(model: NeuralODE, weights: dict[str, torch.Tensor], optimizer: torch
 
 
 def _initial_decay(model: NeuralODE, device, dtype) -> torch.Tensor | float:
-    """The model's decay rates at the start of the fit (0 without decay)."""
+    """The model's decay rates at the start of the fit (0 without decay; one row per member when stacked)."""
     if model.log_decay is None:
         return 0.0
     return model.log_decay.detach().exp().to(device, dtype)
+
+
+def _member_means(values, decay: torch.Tensor | float) -> torch.Tensor:
+    """The mean of ``values(d)`` for the decay rates ``d``: one mean per member for stacked rates (row by row)."""
+    if isinstance(decay, torch.Tensor) and decay.ndim > 1:
+        return torch.stack([values(rates).mean() for rates in decay])
+    return values(decay).mean()
+
+
+def _mean_square(values: torch.Tensor) -> torch.Tensor:
+    """The mean square over the last two axes (points x states): one per member for stacked values."""
+    return (values**2).mean(dim=(-2, -1))
 
 
 def _centred_square(values: torch.Tensor) -> torch.Tensor:
     return (values - values.mean(0)) ** 2
 
 
-def _finish(model: NeuralODE, history: History, records: list[torch.Tensor], guard: DivergenceGuard, optimizer) -> None:
-    """Move the per-epoch records into ``history``; leave the model in evaluation mode with finite parameters.
+def _finish(model: NeuralODE, histories: list[History], records: list[torch.Tensor], guard: DivergenceGuard, optimizer):
+    """Move the per-epoch records into the members' histories; leave the model in evaluation mode, finite.
 
-    An interrupted training without a finished epoch leaves ``history`` empty and the initial parameters.
+    Each record is ``(3, n_members)``: fit loss, penalty and feature sparsity of every member.
+
+    An interrupted training without a finished epoch leaves the histories empty and the initial parameters.
 
     Raises
     ------
@@ -249,20 +360,21 @@ def _finish(model: NeuralODE, history: History, records: list[torch.Tensor], gua
         If no epoch finished without an interruption, or the parameters are not finite and the recoveries are
         used up.
     """
-    if not records and history.interrupted:  # Ctrl-C during the first epoch: nothing to record
+    if not records and histories[0].interrupted:  # Ctrl-C during the first epoch: nothing to record
         set_gate_mode(model, deterministic=False, frozen=False)
         model.eval()
         return
     if not records:
         raise FloatingPointError("Training was stopped before its first epoch finished.")
-    fit_losses, penalties, sparsities = torch.stack(records).double().cpu().T.tolist()
-    history.fit_loss.extend(fit_losses)
-    history.penalty.extend(penalties)
-    history.loss.extend(f + p for f, p in zip(fit_losses, penalties, strict=True))
-    history.feature_sparsity.extend(sparsities)
+    for history, member in zip(histories, torch.stack(records).double().cpu().permute(2, 1, 0).tolist(), strict=True):
+        fit_losses, penalties, sparsities = member
+        history.fit_loss.extend(fit_losses)
+        history.penalty.extend(penalties)
+        history.loss.extend(f + p for f, p in zip(fit_losses, penalties, strict=True))
+        history.feature_sparsity.extend(sparsities)
+        history.best_epoch = len(history) - 1
     set_gate_mode(model, deterministic=False, frozen=False)
     model.eval()
-    history.best_epoch = len(history) - 1
     if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
         model.load_state_dict(guard.state)
-        guard.recover(optimizer, None, math.nan, len(history))  # raises once the recoveries are used up
+        guard.recover(optimizer, None, math.nan, len(histories[0]))  # raises once the recoveries are used up

@@ -145,8 +145,9 @@ class GatedLinear(nn.Module):
             self.log_alpha.clamp_(-LOG_ALPHA_LIMIT, LOG_ALPHA_LIMIT)
 
     def gate_probabilities(self) -> torch.Tensor:
-        """P(z != 0) per weight, shape ``(out_features, in_features)``."""
-        return gate_probabilities(self.log_alpha).expand(self.out_features, self.in_features)
+        """P(z != 0) per weight, shape ``(out_features, in_features)`` (one per member for stacked gates)."""
+        probabilities = gate_probabilities(self.log_alpha)
+        return probabilities.expand(*probabilities.shape[:-2], self.out_features, self.in_features)
 
     def effective_weight(self) -> torch.Tensor:
         """The weight multiplied by the gates in force."""

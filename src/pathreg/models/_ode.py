@@ -346,7 +346,10 @@ class NeuralODE(_ODEModel):
         production = self.production(t, self.select_inputs(state))
         if self.log_decay is None:
             return production
-        return production - self.log_decay.exp() * state
+        decay = self.log_decay.exp()
+        if decay.ndim > 1:  # stacked members (stack_members): one row of rates per member
+            decay = decay.unsqueeze(-2)
+        return production - decay * state
 
     def predict(self, trajectories: Trajectories) -> torch.Tensor:
         """Predict every trajectory from its initial state at its own time points.

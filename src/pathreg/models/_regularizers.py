@@ -45,6 +45,9 @@ class Regularizer:
     name = "none"
     default_lambda = 0.0
     smooth = True  # the penalty enters the gradient; False: handled by the proximal step
+    stackable = False
+    """Whether :meth:`penalty` and :meth:`proximal_step` act per member on stacked parameters
+    (:func:`~pathreg.models.stack_members`), so an ensemble can be trained as one model."""
 
     def __init__(self, lambda_: float | None = None) -> None:
         self.lambda_ = float(self.default_lambda if lambda_ is None else lambda_)
@@ -82,6 +85,8 @@ def _mean_path_count(vector_field: MLPVectorField) -> float:
 class NoRegularizer(Regularizer):
     """Base: no sparsity penalty."""
 
+    stackable = True
+
 
 class L0Regularizer(Regularizer):
     """L0 (Louizos et al. 2018): expected fraction of active weights of a gated MLP.
@@ -98,6 +103,7 @@ class L0Regularizer(Regularizer):
 
     name = "l0"
     default_lambda = 1e-3
+    stackable = True
 
     def __init__(self, lambda_: float | None = None, *, gate: str = "weight", log_alpha_init: float = 2.0) -> None:
         super().__init__(lambda_)
@@ -110,10 +116,10 @@ class L0Regularizer(Regularizer):
         return MLPVectorField(n_inputs, n_outputs, **options)
 
     def penalty(self, vector_field: MLPVectorField) -> torch.Tensor:
-        """``lambda_`` times the mean gate-open probability over all weights."""
+        """``lambda_`` times the mean gate-open probability over all weights (one per member for stacked gates)."""
         probabilities = [layer.gate_probabilities() for layer in vector_field.layers]
-        total = sum(p.sum() for p in probabilities)
-        count = sum(p.numel() for p in probabilities)
+        total = sum(p.sum(dim=(-2, -1)) for p in probabilities)
+        count = sum(p.shape[-2] * p.shape[-1] for p in probabilities)
         return self.lambda_ * total / count
 
     def hyperparameters(self) -> dict:
@@ -126,6 +132,7 @@ class CNODERegularizer(Regularizer):
 
     name = "cnode"
     default_lambda = 1e-3
+    stackable = True
 
     def penalty(self, vector_field: MLPVectorField) -> torch.Tensor:
         """``lambda_`` times the mean entry of the absolute-weight path product."""

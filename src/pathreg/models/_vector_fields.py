@@ -49,6 +49,23 @@ def make_activation(activation: str | None) -> nn.Module:
     return nn.Identity() if cls is None else cls()
 
 
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``x @ weight.T + bias``, for one weight ``(out, in)`` or a stack of them ``(n_members, out, in)``.
+
+    A stacked weight (an ensemble trained as one model, :func:`~pathreg.models.stack_members`) maps member ``m``'s
+    inputs ``x[m]`` of shape ``(n_members, ..., in)``; its bias is ``(n_members, out)``.
+    """
+    if weight.ndim == 2:
+        return nn.functional.linear(x, weight, bias)
+    shape = x.shape
+    flat = x.reshape(weight.shape[0], -1, shape[-1])
+    if bias is None:
+        out = torch.bmm(flat, weight.transpose(1, 2))
+    else:
+        out = torch.baddbmm(bias.unsqueeze(1), flat, weight.transpose(1, 2))
+    return out.reshape(*shape[:-1], weight.shape[1])
+
+
 def path_adjacency(weights: Sequence[torch.Tensor]) -> torch.Tensor:
     r"""Products of absolute weights along all input-output paths.
 
@@ -58,12 +75,13 @@ def path_adjacency(weights: Sequence[torch.Tensor]) -> torch.Tensor:
     Parameters
     ----------
     weights
-        Weight matrices from the first layer to the last, each of shape ``(out, in)``.
+        Weight matrices from the first layer to the last, each of shape ``(out, in)`` (or stacks of them,
+        ``(n_members, out, in)``).
 
     Returns
     -------
-    ``(n_outputs, n_inputs)`` matrix; ``A[i, j] = 0`` exactly when no path from input ``j`` to
-    output ``i`` has only non-zero weights.
+    ``(n_outputs, n_inputs)`` matrix (one per member for stacks); ``A[i, j] = 0`` exactly when no path from
+    input ``j`` to output ``i`` has only non-zero weights.
     """
     result = weights[0].abs()
     for weight in weights[1:]:
@@ -76,12 +94,13 @@ def path_adjacency_mean(weights: Sequence[torch.Tensor]) -> torch.Tensor:
 
     The sum of all entries of :math:`|W^{L+1}| \cdots |W^{1}|` is :math:`\mathbf 1^\top |W^{L+1}| \cdots
     |W^{1}| \mathbf 1`: a chain of matrix-vector products, linear in the number of weights instead of
-    ``n_outputs x n_inputs`` memory and a matrix product per layer. Used by the path penalties.
+    ``n_outputs x n_inputs`` memory and a matrix product per layer. Used by the path penalties. For stacked
+    weights ``(n_members, out, in)``, one mean per member.
     """
-    totals = weights[0].abs().sum(dim=1)
+    totals = weights[0].abs().sum(dim=-1)
     for weight in weights[1:]:
-        totals = weight.abs() @ totals
-    return totals.sum() / (weights[-1].shape[0] * weights[0].shape[1])
+        totals = (weight.abs() @ totals.unsqueeze(-1)).squeeze(-1)
+    return totals.sum(dim=-1) / (weights[-1].shape[-2] * weights[0].shape[-1])
 
 
 class MLPVectorField(nn.Module):
@@ -140,7 +159,7 @@ class MLPVectorField(nn.Module):
         h = x
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
-            h = layer(h)
+            h = linear(h, _current_weight(layer), layer.bias)
             if index < last:
                 h = self.activation(h)
         return h
@@ -151,21 +170,24 @@ class MLPVectorField(nn.Module):
         :meth:`forward` of ``x`` with that input set to zero, for every output at once: the first layer's
         pre-activation loses the excluded input's contribution (subtracted, so independent of it up to
         rounding), which costs ``n_outputs`` hidden vectors per state instead of ``n_outputs`` evaluations of
-        the whole network. :meth:`NeuralODE.adjacency` and the readouts are exactly zero there.
+        the whole network. :meth:`NeuralODE.adjacency` and the readouts are exactly zero there. With stacked
+        parameters (:func:`~pathreg.models.stack_members`), ``x`` is ``(n_members, ..., n_inputs)``.
         """
         weights = [_current_weight(layer) for layer in self.layers]
         biases = [layer.bias for layer in self.layers]
         valid = excluded >= 0
         column = excluded.clamp_min(0)
         dropped = x.index_select(-1, column) * valid.to(x.dtype)  # (..., n_outputs): each output's excluded value
-        first = nn.functional.linear(x, weights[0], biases[0])
+        first = linear(x, weights[0], biases[0])
         if len(self.layers) == 1:  # a linear map: drop one weight per output
-            return first - dropped * weights[0][torch.arange(self.n_outputs, device=x.device), column]
-        h = first.unsqueeze(-2) - dropped.unsqueeze(-1) * weights[0].T.index_select(0, column)  # (..., n_out, h1)
+            own = weights[0][..., torch.arange(self.n_outputs, device=x.device), column]
+            return first - dropped * own.unsqueeze(-2)
+        own = weights[0].transpose(-1, -2).index_select(-2, column).unsqueeze(-3)  # (1, n_out, h1) per member
+        h = first.unsqueeze(-2) - dropped.unsqueeze(-1) * own  # (..., n_out, h1)
         for weight, bias in zip(weights[1:-1], biases[1:-1], strict=True):
-            h = nn.functional.linear(self.activation(h), weight, bias)
-        rates = (self.activation(h) * weights[-1]).sum(-1)  # output i reads its own copy of the last hidden layer
-        return rates if biases[-1] is None else rates + biases[-1]
+            h = linear(self.activation(h), weight, bias)
+        rates = (self.activation(h) * weights[-1].unsqueeze(-3)).sum(-1)  # output i reads its own last hidden copy
+        return rates if biases[-1] is None else rates + biases[-1].unsqueeze(-2)
 
     def layer_weights(self) -> list[torch.Tensor]:
         """Weights of every layer, first to last, with deterministic gates where gated."""

@@ -219,6 +219,20 @@ def fit_ensemble(
         len(problem.regulator_genes),
         len(problem.target_genes),
     )
+    if settings.objective_spec.trains_together:
+        members, histories = _fit_together(problem, settings, device, progress, folder)
+    else:
+        members, histories = _fit_one_by_one(problem, settings, device, progress, folder)
+    metadata = {**problem.ensemble_metadata(), "method": settings.method}
+    ensemble = Ensemble(members, metadata)
+    result = _read_out(ensemble, problem, settings, histories, device)
+    ensemble.metadata["params"] = result.params()
+    ensemble.cpu()
+    return result
+
+
+def _fit_one_by_one(problem, settings: FitSettings, device, progress, folder):
+    """The members fitted one after another; an interruption keeps the members finished so far."""
     members, histories = [], []
     for member in range(settings.n_seeds):
         fitted = _fit_member_or_stop(problem, settings, member, device, progress, folder, n_finished=len(members))
@@ -236,12 +250,64 @@ def fit_ensemble(
                 len(members),
             )
             break
-    metadata = {**problem.ensemble_metadata(), "method": settings.method}
-    ensemble = Ensemble(members, metadata)
-    result = _read_out(ensemble, problem, settings, histories, device)
-    ensemble.metadata["params"] = result.params()
-    ensemble.cpu()
-    return result
+    return members, histories
+
+
+def _fit_together(problem, settings: FitSettings, device, progress, folder):
+    """The members not in the checkpoint folder fitted together (:meth:`Objective.train_members`).
+
+    An interruption during the training keeps every member at its last finished epoch; one before the first
+    epoch finished keeps only the members loaded from checkpoints (and raises when there are none).
+    """
+    loaded = {}
+    for member in range(settings.n_seeds):
+        found = folder.load(member) if folder is not None else None
+        if found is not None:
+            logger.info("Loaded ensemble member %d from %s.", member, folder.path)
+            loaded[member] = found
+    pending = [member for member in range(settings.n_seeds) if member not in loaded]
+    fitted = {}
+    if pending:
+        seeds = [settings.seed + member for member in pending]
+        try:
+            models = [build_member(problem, settings, seed=seed) for seed in seeds]
+            histories = settings.objective_spec.train_members(
+                models,
+                problem,
+                settings.regularizer(),
+                settings.training,
+                window=settings.window,
+                device=device,
+                seeds=seeds,
+                progress=progress,
+            )
+        except KeyboardInterrupt:  # outside the training loop (e.g. while building the members or their data)
+            histories = None
+        if histories is None or (histories[0].interrupted and len(histories[0]) == 0):
+            if not loaded:
+                raise KeyboardInterrupt("fit interrupted before any ensemble member finished; nothing was written")
+            logger.warning(
+                "Interrupted before ensemble members %s of %d finished an epoch: keeping the %d member(s) loaded "
+                '(params["interrupted"] = True).',
+                ", ".join(str(member + 1) for member in pending),
+                settings.n_seeds,
+                len(loaded),
+            )
+        else:
+            for member, model, history in zip(pending, models, histories, strict=True):
+                model.eval()
+                if folder is not None and not history.interrupted:
+                    folder.save(member, model, history)
+                fitted[member] = (model, history)
+            if histories[0].interrupted:
+                logger.warning(
+                    "Interrupted while fitting the ensemble's %d member(s) together: keeping all of them at epoch %d "
+                    '(params["interrupted"] = True).',
+                    len(pending),
+                    len(histories[0]),
+                )
+    done = {**loaded, **fitted}
+    return [done[member][0] for member in sorted(done)], [done[member][1] for member in sorted(done)]
 
 
 def _checkpoints(problem: DynamicsProblem, settings: FitSettings, checkpoint_dir, resume: bool):

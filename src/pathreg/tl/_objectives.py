@@ -20,7 +20,7 @@ from pathreg.models import (
     Regularizer,
     ShootingSettings,
     fit,
-    fit_collocation,
+    fit_collocation_ensemble,
 )
 
 from .._utils import close_matches
@@ -96,6 +96,28 @@ class Objective(ABC):
     ) -> History:
         """Train ``model`` on ``problem`` (left in evaluation mode); returns its history."""
 
+    trains_together: bool = False
+    """Whether :meth:`train_members` trains the members together (then :func:`fit_ensemble` calls it once)."""
+
+    def train_members(
+        self,
+        models: list[NeuralODE],
+        problem: DynamicsProblem,
+        regularizer: Regularizer,
+        settings: CollocationSettings | ShootingSettings,
+        *,
+        window: int | None,
+        device: torch.device,
+        seeds: list[int],
+        progress: bool,
+    ) -> list[History]:
+        """Train every model (member ``m`` with ``seeds[m]``); one history each. By default one after another."""
+        options = {"window": window, "device": device, "progress": progress}
+        return [
+            self.train(model, problem, regularizer, settings, seed=seed, **options)
+            for model, seed in zip(models, seeds, strict=True)
+        ]
+
 
 class Collocation(Objective):
     """Fit the vector field to the derivatives of the bin means (:func:`pathreg.models.fit_collocation`).
@@ -111,18 +133,25 @@ class Collocation(Objective):
         n_epochs=2000, lr=1e-2, gate_lr=0.1, weight_decay=1e-3, warmup_fraction=0.4, refit_fraction=0.2
     )
     default_lambdas = MappingProxyType({"pathreg": 3.0, "l0": 3.0})
+    trains_together = True
 
     def train(self, model, problem, regularizer, settings, *, window, device, seed, progress) -> History:  # noqa: D102
+        return self.train_members(
+            [model], problem, regularizer, settings, window=window, device=device, seeds=[seed], progress=progress
+        )[0]
+
+    def train_members(self, models, problem, regularizer, settings, *, window, device, seeds, progress):
+        """All members as one stacked model (:func:`pathreg.models.fit_collocation_ensemble`)."""
         states, derivatives = problem.derivative_estimates()
-        return fit_collocation(
-            model,
+        return fit_collocation_ensemble(
+            models,
             states,
             derivatives,
             cells=problem.cell_derivatives() if self.uses_cells else None,
             regularizer=regularizer,
             settings=settings,
             device=device,
-            seed=seed,
+            seeds=seeds,
             progress=progress,
         )
 
