@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from pathreg.models import Ensemble, MLPVectorField, NeuralODE
+from pathreg.models import READOUTS, Ensemble, MLPVectorField, NeuralODE
+from pathreg.models import _ensemble as ensemble_module
 
 
 def gated_member(seed: int, closed: list[tuple[int, int]]) -> NeuralODE:
@@ -66,3 +67,15 @@ def test_an_unpenalised_ensemble_keeps_every_edge_whatever_the_consensus():
 def test_consensus_outside_zero_to_one_is_an_error(ensemble, consensus):
     with pytest.raises(ValueError, match="consensus must be a fraction"):
         ensemble.signed_adjacency(np.zeros((2, 3), dtype=np.float32), consensus=consensus)
+
+
+def test_members_are_combined_as_mean_magnitude_with_the_sign_of_the_mean(monkeypatch):
+    torch.manual_seed(0)
+    members = [NeuralODE(MLPVectorField(2, 2, hidden=(3,)), solver="rk4") for _ in range(3)]
+    readouts = iter(
+        [np.array([[1.0, -2.0], [0.5, 0.0]]), np.array([[-3.0, -2.0], [0.5, 0.0]]), np.array([[1.0, 4.0], [-2.0, 0.0]])]
+    )
+    monkeypatch.setattr(ensemble_module, "READOUTS", {**READOUTS, "jacobian": lambda member, states: next(readouts)})
+    network = Ensemble(members).signed_adjacency(np.zeros((2, 2), dtype=np.float32))
+    # magnitudes 5/3, 8/3, 1, 0; signs of the means -1/3, 0, -1/3, 0
+    np.testing.assert_allclose(network, [[-5 / 3, 0.0], [-1.0, 0.0]], rtol=1e-6)

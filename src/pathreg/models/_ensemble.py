@@ -168,7 +168,13 @@ class Ensemble(nn.Module):
         readout: str = "jacobian",
         consensus: float = 0.0,
     ) -> np.ndarray:
-        """Mean over the members of their signed strengths at ``states``, kept where enough members agree.
+        r"""The members' mean strength at ``states``, signed as their mean, kept where enough members agree.
+
+        Entry ``[i, j]`` is :math:`\mathrm{sign}(\bar s_{ij})\, \overline{|s_{ij}|}`: the mean over the members
+        of the strength's magnitude, with the sign of the members' mean signed strength. Members that read an
+        edge with opposite signs then do not cancel it out: an edge each member finds strong ranks high even
+        where the members disagree on its direction of action (summed median AUPRC over BEELINE's ten
+        networks 5.90 against 5.83 for the plain signed mean, :doc:`/benchmarks`).
 
         Parameters
         ----------
@@ -208,7 +214,8 @@ class Ensemble(nn.Module):
             if normalize:
                 strength = normalize_targets(strength, self_loop_mask(member))
             strengths.append(strength)
-        mean = np.mean(strengths, axis=0)
+        strengths = np.asarray(strengths, dtype=np.float64)
+        mean = np.sign(strengths.mean(axis=0)) * np.abs(strengths).mean(axis=0)
         if consensus > 0:
             mean[self.agreement() < consensus] = 0.0
         return mean.astype(np.float32)
