@@ -237,7 +237,7 @@ def _fit(models, states, derivatives, cells, regularizer, settings, device, seed
             optimizer.step()
             after_step(model, regularizer, optimizer.param_groups[0]["lr"], 1.0 if penalised else 0.0)
             with torch.no_grad():  # kept on the device: one transfer after the loop
-                pruned = (model.adjacency().abs() < EPS).float().mean(dim=(-2, -1))
+                pruned = (model.vector_field.adjacency().abs() < EPS).float().mean(dim=(-2, -1))
                 terms = torch.broadcast_tensors(fit_loss.detach(), penalty.detach(), pruned)
                 records.append(torch.stack(terms).reshape(3, -1))
             for history in histories:

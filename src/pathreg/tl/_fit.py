@@ -93,7 +93,8 @@ def fit_dynamics(
     exactly zero where no path of non-zero gated weights joins regulator ``j`` to target ``i``; with
     ``normalize=True`` each target's row is divided by the sum of its absolute strengths from the other
     regulators (so that targets with fast and slow dynamics compare, as GENIE3's per-target importances);
-    then averaged over models and kept where at least ``consensus`` of the models have the edge.
+    then combined over the models as the mean magnitude with the sign of the mean and kept where at least
+    ``consensus`` of the models have the edge.
     :doc:`/benchmarks` has the measurements behind these defaults.
 
     A call that raises leaves ``adata`` as it was (a view stays a view); results are written only at the end.
