@@ -183,10 +183,11 @@ class MLPVectorField(nn.Module):
             own = weights[0][..., torch.arange(self.n_outputs, device=x.device), column]
             return first - dropped * own.unsqueeze(-2)
         own = weights[0].transpose(-1, -2).index_select(-2, column).unsqueeze(-3)  # (1, n_out, h1) per member
-        h = first.unsqueeze(-2) - dropped.unsqueeze(-1) * own  # (..., n_out, h1)
+        h = torch.addcmul(first.unsqueeze(-2), dropped.unsqueeze(-1), own, value=-1)  # (..., n_out, h1)
         for weight, bias in zip(weights[1:-1], biases[1:-1], strict=True):
             h = linear(self.activation(h), weight, bias)
-        rates = (self.activation(h) * weights[-1].unsqueeze(-3)).sum(-1)  # output i reads its own last hidden copy
+        # output i reads its own copy of the last hidden layer (one fused product, not a product and a sum)
+        rates = torch.einsum("...ih,...ih->...i", self.activation(h), weights[-1].unsqueeze(-3))
         return rates if biases[-1] is None else rates + biases[-1].unsqueeze(-2)
 
     def layer_weights(self) -> list[torch.Tensor]:
