@@ -188,3 +188,57 @@ def test_an_interruption_stops_every_member_at_the_same_epoch(monkeypatch):
     assert [len(history) for history in histories] == [5, 5, 5]
     assert all(history.interrupted for history in histories)
     assert all(torch.isfinite(p).all() for member in members for p in member.parameters())
+
+
+def test_members_too_large_for_the_caches_are_trained_one_by_one_exactly(monkeypatch):
+    from pathreg.models import _collocation
+
+    states, derivatives, cells = _data()
+    regularizer, together = _members("pathreg")
+    _, alone = _members("pathreg")
+    monkeypatch.setattr(_collocation, "CACHE_SIZED_ELEMENTS", 100)  # these members count as large now
+    fit_collocation_ensemble(
+        together,
+        states,
+        derivatives,
+        cells=cells,
+        regularizer=regularizer,
+        settings=SETTINGS,
+        seeds=[0, 1, 2],
+        progress=False,
+    )
+    for seed, model in enumerate(alone):
+        fit_collocation(
+            model,
+            states,
+            derivatives,
+            cells=cells,
+            regularizer=regularizer,
+            settings=SETTINGS,
+            seed=seed,
+            progress=False,
+        )
+    for trained, expected in zip(together, alone, strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(trained.parameters(), expected.parameters(), strict=True))
+
+
+def test_an_interruption_of_members_trained_one_by_one_stops_the_ensemble(monkeypatch):
+
+    states, derivatives, _ = _data()
+    regularizer, members = _members("grouplasso")
+    original = NeuralODE.rhs
+    calls = {"n": 0}
+
+    def interrupt(self, t, state):
+        calls["n"] += 1
+        if calls["n"] == SETTINGS.n_epochs + 5:  # early in the second member
+            raise KeyboardInterrupt
+        return original(self, t, state)
+
+    monkeypatch.setattr(NeuralODE, "rhs", interrupt)
+    histories = fit_collocation_ensemble(
+        members, states, derivatives, regularizer=regularizer, settings=SETTINGS, seeds=[0, 1, 2], progress=False
+    )
+    assert [len(history) for history in histories] == [SETTINGS.n_epochs, 4]
+    assert [history.interrupted for history in histories] == [False, True]
+    assert calls["n"] == SETTINGS.n_epochs + 5  # the third member was never started

@@ -531,7 +531,7 @@ def test_interrupt_while_the_members_train_together_keeps_all_of_them_marked(ada
     assert len(model) == 3
     assert adata.uns["pathreg"]["params"]["n_models"] == 3
     assert adata.uns["pathreg"]["params"]["interrupted"] is True
-    assert "keeping all of them at epoch 3" in caplog.text
+    assert "keeping 3 of 3 (none loaded), those trained together at their last finished epoch" in caplog.text
     assert np.isfinite(adata.varp["pathreg_adjacency"]).all()
 
 

@@ -17,7 +17,7 @@ from ._regularizers import Regularizer, get_regularizer
 from ._settings import CollocationSettings, with_options
 from ._stacking import can_stack, resample_member_gates, stack_members, unstack_members
 from ._stages import History, adam_optimizer, after_step, fixed_support, set_gate_mode
-from ._vector_fields import resample_gates
+from ._vector_fields import CACHE_SIZED_ELEMENTS, resample_gates
 
 
 def fit_collocation(
@@ -126,7 +126,10 @@ def fit_collocation_ensemble(
     so the ensemble costs little more than one member. Member ``m`` draws its gate noise and its minibatches of
     cells from a generator seeded with ``seeds[m]`` in the order :func:`fit_collocation` does, and the loss is
     the sum of the members' losses, so it follows the updates of ``fit_collocation(models[m], ...,
-    seed=seeds[m])`` up to floating-point rounding of the batched products. Two things are shared: a
+    seed=seeds[m])`` up to floating-point rounding of the batched products. On the CPU the members are stacked
+    only while a step's largest tensors (every output's copy of the hidden layer, of all members together) have
+    at most 4 M elements, e.g. five members of 11 genes but not of 529: beyond that they no longer fit the
+    caches and one member after another is faster. On a GPU they are always stacked. Two things are shared: a
     non-finite loss of any member restores the last good parameters of all members and lowers the learning
     rate of all, and an interruption stops all members at the same epoch. Other models are trained one after
     another with :func:`fit_collocation`.
@@ -142,7 +145,8 @@ def fit_collocation_ensemble(
 
     Returns
     -------
-    One :class:`History` per member.
+    One :class:`History` per member; trained one after another and interrupted, one per member trained so far
+    (the last one marked ``interrupted``).
 
     Raises
     ------
@@ -157,12 +161,35 @@ def fit_collocation_ensemble(
     seeds = list(range(len(models))) if seeds is None else [int(seed) for seed in seeds]
     if len(seeds) != len(models) or not models:
         raise ValueError(f"give one seed per model: got {len(seeds)} seeds for {len(models)} models.")
-    if not can_stack(models, regularizer):
-        return [
-            _fit([model], states, derivatives, cells, regularizer, settings, device, [seed], progress)[0]
-            for model, seed in zip(models, seeds, strict=True)
-        ]
+    if not can_stack(models, regularizer) or not _stacking_pays(models, len(states), cells, settings, device):
+        histories = []
+        for model, seed in zip(models, seeds, strict=True):
+            histories.append(
+                _fit([model], states, derivatives, cells, regularizer, settings, device, [seed], progress)[0]
+            )
+            if histories[-1].interrupted:  # Ctrl-C stops the ensemble, not just this member
+                break
+        return histories
     return _fit(models, states, derivatives, cells, regularizer, settings, device, seeds, progress)
+
+
+def _stacking_pays(models, n_states: int, cells, settings: CollocationSettings, device) -> bool:
+    """Whether stacking is faster: on a GPU always; on the CPU while the stacked hidden copies are cache-sized.
+
+    A step's largest tensors are every output's copy of the first hidden layer (or of the inputs, under a
+    dependency mask), ``n_points x n_outputs x width`` per member (:data:`CACHE_SIZED_ELEMENTS`).
+    """
+    if resolve_device(device).type == "cuda":
+        return True
+    field = models[0].vector_field
+    n_points = n_states
+    if cells is not None and settings.cell_weight > 0:
+        n_cells = len(cells[0])
+        n_points += n_cells if settings.batch_size is None else min(settings.batch_size, n_cells)
+    width = field.hidden[0] if field.hidden else 1
+    if models[0].dependency_mask is not None:
+        width = max(width, field.n_inputs)
+    return len(models) * n_points * field.n_outputs * width <= CACHE_SIZED_ELEMENTS
 
 
 def _check_points(states: torch.Tensor, derivatives: torch.Tensor) -> None:

@@ -49,6 +49,14 @@ def make_activation(activation: str | None) -> nn.Module:
     return nn.Identity() if cls is None else cls()
 
 
+CACHE_SIZED_ELEMENTS = 2**22
+"""Tensors up to this many elements count as cache-sized: an ensemble is stacked for training on the CPU, and
+:meth:`MLPVectorField.forward_excluding` contracts its per-output hidden copies in one ``einsum``, only below it.
+Measured on a 2-core CPU: 11 genes x 32 hidden units x 416 points (0.15 M elements), stacking five members
+trains 2.3x faster and the contraction is a quarter faster; 529 genes (6.4 M elements), stacking is 2x slower
+and the contraction 1.5x slower than a product and a sum."""
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``x @ weight.T + bias``, for one weight ``(out, in)`` or a stack of them ``(n_members, out, in)``.
 
@@ -186,8 +194,12 @@ class MLPVectorField(nn.Module):
         h = torch.addcmul(first.unsqueeze(-2), dropped.unsqueeze(-1), own, value=-1)  # (..., n_out, h1)
         for weight, bias in zip(weights[1:-1], biases[1:-1], strict=True):
             h = linear(self.activation(h), weight, bias)
-        # output i reads its own copy of the last hidden layer (one fused product, not a product and a sum)
-        rates = torch.einsum("...ih,...ih->...i", self.activation(h), weights[-1].unsqueeze(-3))
+        hidden = self.activation(h)
+        last = weights[-1].unsqueeze(-3)
+        if hidden.numel() <= CACHE_SIZED_ELEMENTS:  # output i reads its own copy of the last hidden layer
+            rates = torch.einsum("...ih,...ih->...i", hidden, last)  # one contraction: faster while it fits a cache
+        else:
+            rates = (hidden * last).sum(-1)  # no permuted copy of a large tensor
         return rates if biases[-1] is None else rates + biases[-1].unsqueeze(-2)
 
     def layer_weights(self) -> list[torch.Tensor]:

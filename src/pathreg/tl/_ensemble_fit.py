@@ -256,8 +256,9 @@ def _fit_one_by_one(problem, settings: FitSettings, device, progress, folder):
 def _fit_together(problem, settings: FitSettings, device, progress, folder):
     """The members not in the checkpoint folder fitted together (:meth:`Objective.train_members`).
 
-    An interruption during the training keeps every member at its last finished epoch; one before the first
-    epoch finished keeps only the members loaded from checkpoints (and raises when there are none).
+    An interruption keeps the members that finished an epoch (those trained together at their last finished
+    epoch, those trained one after another up to the interrupted one) and the members loaded from checkpoints;
+    when there are none it raises.
     """
     loaded = {}
     for member in range(settings.n_seeds):
@@ -269,6 +270,7 @@ def _fit_together(problem, settings: FitSettings, device, progress, folder):
     fitted = {}
     if pending:
         seeds = [settings.seed + member for member in pending]
+        models, histories = [], None
         try:
             models = [build_member(problem, settings, seed=seed) for seed in seeds]
             histories = settings.objective_spec.train_members(
@@ -283,29 +285,23 @@ def _fit_together(problem, settings: FitSettings, device, progress, folder):
             )
         except KeyboardInterrupt:  # outside the training loop (e.g. while building the members or their data)
             histories = None
-        if histories is None or (histories[0].interrupted and len(histories[0]) == 0):
-            if not loaded:
-                raise KeyboardInterrupt("fit interrupted before any ensemble member finished; nothing was written")
+        for member, model, history in zip(pending, models, histories or [], strict=False):
+            if history.interrupted and len(history) == 0:  # stopped before this member finished an epoch
+                break
+            model.eval()
+            if folder is not None and not history.interrupted:
+                folder.save(member, model, history)
+            fitted[member] = (model, history)
+        if not fitted and not loaded:
+            raise KeyboardInterrupt("fit interrupted before any ensemble member finished; nothing was written")
+        if histories is None or any(history.interrupted for history in histories):
             logger.warning(
-                "Interrupted before ensemble members %s of %d finished an epoch: keeping the %d member(s) loaded "
-                '(params["interrupted"] = True).',
-                ", ".join(str(member + 1) for member in pending),
+                "Interrupted while fitting the ensemble's members: keeping %d of %d (%s), those trained together at "
+                'their last finished epoch (params["interrupted"] = True).',
+                len(fitted) + len(loaded),
                 settings.n_seeds,
-                len(loaded),
+                f"{len(loaded)} loaded from checkpoints" if loaded else "none loaded",
             )
-        else:
-            for member, model, history in zip(pending, models, histories, strict=True):
-                model.eval()
-                if folder is not None and not history.interrupted:
-                    folder.save(member, model, history)
-                fitted[member] = (model, history)
-            if histories[0].interrupted:
-                logger.warning(
-                    "Interrupted while fitting the ensemble's %d member(s) together: keeping all of them at epoch %d "
-                    '(params["interrupted"] = True).',
-                    len(pending),
-                    len(histories[0]),
-                )
     done = {**loaded, **fitted}
     return [done[member][0] for member in sorted(done)], [done[member][1] for member in sorted(done)]
 

@@ -174,7 +174,7 @@ class Cells(Collocation):
     (L0's 3): with the ensemble's majority vote on edges (``consensus=0.5`` of :func:`~pathreg.tl.fit_dynamics`)
     it prunes a quarter to two thirds of the dependencies on BEELINE and a third on krumsiek11, and ranks edges
     better than 3 summed over BEELINE's ten networks (median AUPRC 5.83 against 5.68), though not on krumsiek11
-    (0.485 against 0.506; :doc:`/benchmarks`).
+    (0.485 against 0.506; both measured with the members' signed mean, :doc:`/benchmarks`).
     """
 
     name = "cells"
