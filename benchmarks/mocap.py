@@ -180,6 +180,12 @@ SOLVER = read_only({"solver": "rk4"})
 # and 9.3; one frame and a learned initial velocity, as in the single-recording benchmark: 69).
 WINDOWS = read_only({"length": 50, "stride": 10})
 
+# A learned spring and damper per coordinate toward the training mean (SecondOrderNeuralODE(restoring=True)):
+# past the fitted frames a prediction relaxes toward the mean instead of drifting where the network saw no data.
+# Walking, golf and waving extrapolations, seed 0, Base: MSE 1.13, 1.39 and 0.344 with it against 7.9, 4.11 and
+# 0.99 without (the training mean: 1.44, 1.60 and 0.419).
+RESTORING = True
+
 # Training shared by all methods (the "sparse" regime: the penalty from the start): a time-horizon
 # curriculum and the full window with Adam, then an L-BFGS refit of the selected structure (exact zeros
 # kept, deterministic gates, no penalty; at most 10 epochs of 20 iterations, stopped once 3 epochs gain
@@ -928,6 +934,7 @@ def fit_split(
         device=device,
         frame_dt=data.dt,
         encoder=False,
+        restoring=RESTORING,
     )
 
 

@@ -388,6 +388,7 @@ def fit_conditioned(
     device: str = "cpu",
     frame_dt: float | None = None,
     encoder: bool | None = None,
+    restoring: bool = False,
 ) -> tuple[ThreeFrameSecondOrderODE, float]:
     """Build ``method``'s vector field (seed ``seed``), fit it to ``data`` and keep ``selection``'s checkpoint.
 
@@ -396,7 +397,9 @@ def fit_conditioned(
     validation selection as ``fit``'s callback. The model ``fit`` ends with (the best training loss of the
     last stage) is a candidate too, as epoch ``len(history)``. Without a ``selection`` (``None``) the model
     ``fit`` ends with is returned. ``frame_dt`` and ``encoder`` default to :data:`FRAME_DT` and
-    :data:`ENCODER` (shared with :mod:`benchmarks.mocap`, which uses its own time unit).
+    :data:`ENCODER` (shared with :mod:`benchmarks.mocap`, which uses its own time unit); ``restoring`` adds
+    the learned spring and damper toward the mean (``restoring`` of
+    :class:`~pathreg.models.SecondOrderNeuralODE`).
 
     Returns
     -------
@@ -411,6 +414,7 @@ def fit_conditioned(
         model_class=ThreeFrameSecondOrderODE,
         frame_dt=FRAME_DT if frame_dt is None else frame_dt,
         encoder=ENCODER if encoder is None else encoder,
+        restoring=restoring,
         **solver,
     )
     start = time.perf_counter()

@@ -403,6 +403,10 @@ class NeuralODE(_ODEModel):
         return solution if skip is None else solution + skip
 
 
+RESTORING_INIT = 0.1
+"""Initial spring constant and damping rate of :class:`SecondOrderNeuralODE`'s restoring term (per unit time)."""
+
+
 class SecondOrderNeuralODE(_ODEModel):
     r"""A second-order neural ODE on the state :math:`[x, v]`: :math:`dx/dt = v`, :math:`dv/dt = f([x, v])`.
 
@@ -417,6 +421,13 @@ class SecondOrderNeuralODE(_ODEModel):
         Hidden width of the initial-velocity network.
     solver, rtol, atol, step_size, dependency_mask
         As in :class:`NeuralODE` (the mask is accelerations x ``[x, v]``).
+    restoring
+        Add a learned spring and damper per coordinate toward the origin,
+        :math:`dv/dt = f([x, v]) - k \odot x - c \odot v` with :math:`k, c \ge 0` (softplus of parameters,
+        starting at :data:`RESTORING_INIT`). With data centred on its mean, a prediction past the observed
+        frames then relaxes toward the mean instead of drifting away where the network never saw data. Each
+        coordinate's spring acts on itself only: :meth:`adjacency` has :math:`k_i` and :math:`c_i` on the
+        diagonals of its position and velocity blocks.
     """
 
     def __init__(
@@ -430,6 +441,7 @@ class SecondOrderNeuralODE(_ODEModel):
         atol: float = 1e-4,
         step_size: float | None = None,
         dependency_mask: torch.Tensor | None = None,
+        restoring: bool = False,
     ) -> None:
         super().__init__()
         dim = vector_field.n_outputs
@@ -450,10 +462,14 @@ class SecondOrderNeuralODE(_ODEModel):
         )
         self._register_dependency_mask(dependency_mask)
         self._init_solver(solver, rtol, atol, step_size)
+        start = math.log(math.expm1(RESTORING_INIT))  # softplus(start) = RESTORING_INIT
+        self.restoring_stiffness = nn.Parameter(torch.full((dim,), start)) if restoring else None
+        self.restoring_damping = nn.Parameter(torch.full((dim,), start)) if restoring else None
         self.config = capture_config(
             {
                 "initial_velocity": initial_velocity,
                 "velocity_hidden": velocity_hidden,
+                "restoring": bool(restoring),
                 "solver": solver,
                 "rtol": rtol,
                 "atol": atol,
@@ -465,7 +481,26 @@ class SecondOrderNeuralODE(_ODEModel):
     def rhs(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """Right-hand side of the first-order system on ``[x, v]``."""
         velocity = state[..., self.dim :]
-        return torch.cat([velocity, self._field(t, state)], dim=-1)
+        acceleration = self._field(t, state)
+        if self.restoring_stiffness is not None:
+            stiffness, damping = self.restoring_rates()
+            acceleration = acceleration - stiffness * state[..., : self.dim] - damping * velocity
+        return torch.cat([velocity, acceleration], dim=-1)
+
+    def restoring_rates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The spring constants :math:`k` and damping rates :math:`c` per coordinate (``restoring=True``)."""
+        if self.restoring_stiffness is None:
+            raise TypeError("This model has no restoring term; build it with restoring=True.")
+        softplus = nn.functional.softplus
+        return softplus(self.restoring_stiffness), softplus(self.restoring_damping)
+
+    def adjacency(self) -> torch.Tensor:
+        """The ``(dim, 2 dim)`` dependency matrix of the accelerations on ``[x, v]`` (with the restoring diagonals)."""
+        adjacency = super().adjacency()
+        if self.restoring_stiffness is None:
+            return adjacency
+        stiffness, damping = self.restoring_rates()
+        return adjacency + torch.cat([torch.diag(stiffness), torch.diag(damping)], dim=-1)
 
     def velocity_at_start(self, x0: torch.Tensor) -> torch.Tensor:
         """The initial velocity the model uses for positions ``x0``."""
