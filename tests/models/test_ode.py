@@ -387,3 +387,46 @@ def test_public_solve_select_inputs_and_outer_skip():
     # models are saved with pathreg.models.save_model, not a method that would import the file format
     assert not hasattr(NeuralODE, "save")
     assert not hasattr(SecondOrderNeuralODE, "save")
+
+
+def test_restoring_term_is_a_learned_spring_and_damper_on_each_coordinate(tmp_path):
+    from pathreg.models import MLPVectorField, SecondOrderNeuralODE, load_model, save_model
+    from pathreg.models._ode import RESTORING_INIT
+
+    field = MLPVectorField(4, 2, hidden=(3,))
+    plain = SecondOrderNeuralODE(field, initial_velocity="zero", solver="rk4")
+    model = SecondOrderNeuralODE(field, initial_velocity="zero", solver="rk4", restoring=True)
+    with torch.no_grad():
+        model.restoring_stiffness.copy_(torch.tensor([0.5, 2.0]).expm1().log())  # softplus^-1 of k = 0.5, 2
+    state = torch.randn(7, 4)
+    zero = torch.zeros(())
+    stiffness, damping = model.restoring_rates()
+    torch.testing.assert_close(stiffness, torch.tensor([0.5, 2.0]))
+    torch.testing.assert_close(damping, torch.full((2,), RESTORING_INIT))
+    expected = plain.rhs(zero, state)[:, 2:] - stiffness * state[:, :2] - damping * state[:, 2:]
+    torch.testing.assert_close(model.rhs(zero, state)[:, 2:], expected)
+    torch.testing.assert_close(model.rhs(zero, state)[:, :2], state[:, 2:])
+    adjacency = model.adjacency().detach()
+    diagonals = torch.cat([torch.diag(stiffness), torch.diag(damping)], dim=-1).detach()
+    torch.testing.assert_close(adjacency, plain.adjacency().detach() + diagonals)
+    with pytest.raises(TypeError, match="restoring=True"):
+        plain.restoring_rates()
+    save_model(model, tmp_path / "restoring.pt")
+    loaded, _ = load_model(tmp_path / "restoring.pt")
+    torch.testing.assert_close(loaded.rhs(zero, state), model.rhs(zero, state))
+
+
+def test_restoring_term_relaxes_a_prediction_toward_the_origin():
+    from pathreg.models import MLPVectorField, SecondOrderNeuralODE
+
+    field = MLPVectorField(2, 1, hidden=(), activation=None)
+    torch.nn.init.zeros_(field.layers[0].weight)  # no learned acceleration: only the spring and damper act
+    model = SecondOrderNeuralODE(field, initial_velocity="zero", solver="rk4", step_size=0.05, restoring=True)
+    with torch.no_grad():
+        model.restoring_stiffness.fill_(math.log(math.expm1(1.0)))
+        model.restoring_damping.fill_(math.log(math.expm1(2.0)))  # critically damped: k = 1, c = 2
+        path = model(torch.tensor([[3.0]]), torch.linspace(0, 20, 401))[:, 0, 0]
+    assert abs(float(path[-1])) < 1e-5  # to the origin
+    assert float(path.min()) >= -1e-6  # without overshoot
+    expected = 3.0 * (1 + torch.linspace(0, 20, 401)) * torch.exp(-torch.linspace(0, 20, 401))  # (1 + t) e^-t
+    torch.testing.assert_close(path, expected, atol=1e-4, rtol=0)
