@@ -124,8 +124,17 @@ class GatedLinear(nn.Module):
 
         The noise is written into the same tensor from draw to draw (a captured CUDA graph reads it there).
         """
-        noise = logistic_noise(self.log_alpha, generator)
-        if self._noise is not None and self._noise.shape == noise.shape and self._noise.device == noise.device:
+        self.set_noise(logistic_noise(self.log_alpha, generator))
+
+    def set_noise(self, noise: torch.Tensor | None) -> None:
+        """Use ``noise`` (logistic, shaped like ``log_alpha``) as the gate sample; ``None`` forgets the sample.
+
+        Written into the tensor of the previous sample where the shapes match (a captured CUDA graph reads it
+        there).
+        """
+        if noise is None:
+            self._noise = None
+        elif self._noise is not None and self._noise.shape == noise.shape and self._noise.device == noise.device:
             self._noise.copy_(noise)
         else:
             self._noise = noise

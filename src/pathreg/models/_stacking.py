@@ -66,7 +66,7 @@ def stack_members(models: list[NeuralODE]) -> NeuralODE:
         values = torch.stack([dict(model.named_parameters())[name].detach() for model in models])
         setattr(module, attribute, nn.Parameter(values, requires_grad=parameter.requires_grad))
     for layer in gated_layers(stacked):
-        layer._noise = None
+        layer.set_noise(None)
     stacked.n_members = len(models)
     return stacked
 
@@ -99,7 +99,7 @@ def resample_member_gates(stacked: NeuralODE, generators: list[torch.Generator])
         [logistic_noise(layer.log_alpha[m], generator) for layer in layers] for m, generator in enumerate(generators)
     ]
     for index, layer in enumerate(layers):
-        layer._noise = torch.stack([member[index] for member in noise])
+        layer.set_noise(torch.stack([member[index] for member in noise]))
 
 
 def _owner(model: nn.Module, name: str) -> tuple[nn.Module, str]:
