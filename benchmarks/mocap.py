@@ -40,7 +40,8 @@ walking, subject 64 golf, subject 141 waving; every ``*.amc`` with the folder's 
   conditioned on the first three frames of a trajectory, it starts at frame 1 from its position and the
   central-difference velocity ``(x2 - x0) / (2 dt)``, and predicts frames 3 onwards; the training
   trajectories are cut into :data:`WINDOWS` (:func:`benchmarks.mocap_ode2vae.training_windows`), each
-  started from its own first three frames;
+  started from its own first three frames; with :data:`RESTORING` its accelerations include a learned
+  spring and damper per coordinate toward the training mean (``SecondOrderNeuralODE(restoring=True)``);
 - protocols (:func:`protocol_splits`): ``extrapolate`` fits the first 100 frames of a trial (the first
   trial in name order; ``--extrapolate all``: every trial, one by one) and predicts its frames 3..199 from
   frames 0..2; ``unseen_trial`` (movements with at least two trials) leaves one trial out: the model fits the
