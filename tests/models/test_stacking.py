@@ -160,6 +160,8 @@ def test_one_seed_per_model_is_required():
     regularizer, members = _members("pathreg", 2)
     with pytest.raises(ValueError, match="one seed per model"):
         fit_collocation_ensemble(members, states, derivatives, regularizer=regularizer, seeds=[0], progress=False)
+    with pytest.raises(TypeError):
+        fit_collocation_ensemble(members, states, derivatives, regularizer=regularizer, seeds=[0, 1.5], progress=False)
 
 
 def test_an_interruption_stops_every_member_at_the_same_epoch(monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import operator
 
 import torch
 from tqdm.auto import tqdm
@@ -139,7 +140,7 @@ def fit_collocation_ensemble(
     models
         The members, trained in place and left in evaluation mode.
     seeds
-        One seed per member (``None``: ``0, 1, ...``).
+        One integer seed per member (``None``: ``0, 1, ...``).
     states, derivatives, cells, regularizer, settings, device, progress, **options
         As in :func:`fit_collocation`.
 
@@ -152,13 +153,15 @@ def fit_collocation_ensemble(
     ------
     ValueError
         As :func:`fit_collocation`, and when ``seeds`` does not have one seed per model.
+    TypeError
+        For a seed that is not an integer.
     FloatingPointError
         If the training diverges and the recoveries are used up.
     """
     settings = with_options(settings, CollocationSettings, options)
     regularizer = get_regularizer(regularizer)
     _check_points(states, derivatives)
-    seeds = list(range(len(models))) if seeds is None else [int(seed) for seed in seeds]
+    seeds = list(range(len(models))) if seeds is None else [operator.index(seed) for seed in seeds]
     if len(seeds) != len(models) or not models:
         raise ValueError(f"give one seed per model: got {len(seeds)} seeds for {len(models)} models.")
     if not can_stack(models, regularizer) or not _stacking_pays(models, len(states), cells, settings, device):
@@ -225,7 +228,8 @@ def _fit(models, states, derivatives, cells, regularizer, settings, device, seed
     histories = [History() for _ in models]
     n_epochs, warmup_epochs, refit_epochs = settings.n_epochs, settings.warmup_epochs, settings.refit_epochs
     model.train()
-    records = []
+    records = []  # per epoch: (3, n_members) fit loss, penalty and feature sparsity, kept on the device
+    schedule = []  # per epoch: penalty scale and learning rate, shared by the members
     warm = None
     guard = DivergenceGuard(model)
     support = contextlib.ExitStack()
@@ -267,9 +271,7 @@ def _fit(models, states, derivatives, cells, regularizer, settings, device, seed
                 pruned = (model.vector_field.adjacency().abs() < EPS).float().mean(dim=(-2, -1))
                 terms = torch.broadcast_tensors(fit_loss.detach(), penalty.detach(), pruned)
                 records.append(torch.stack(terms).reshape(3, -1))
-            for history in histories:
-                history.lambda_scale.append(1.0 if penalised else 0.0)
-                history.learning_rate.append(optimizer.param_groups[0]["lr"])
+            schedule.append((1.0 if penalised else 0.0, optimizer.param_groups[0]["lr"]))
             if epoch % GOOD_STATE_EVERY == 0:
                 guard.remember()
     except KeyboardInterrupt:
@@ -280,6 +282,9 @@ def _fit(models, states, derivatives, cells, regularizer, settings, device, seed
             model.load_state_dict(guard.state)
     finally:
         support.close()
+    for history in histories:
+        history.lambda_scale.extend(scale for scale, _ in schedule)
+        history.learning_rate.extend(rate for _, rate in schedule)
     _finish(model, histories, records, guard, optimizer)
     if stacked:
         unstack_members(model, models)

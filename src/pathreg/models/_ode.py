@@ -427,7 +427,8 @@ class SecondOrderNeuralODE(_ODEModel):
         starting at :data:`RESTORING_INIT`). With data centred on its mean, a prediction past the observed
         frames then relaxes toward the mean instead of drifting away where the network never saw data. Each
         coordinate's spring acts on itself only: :meth:`adjacency` has :math:`k_i` and :math:`c_i` on the
-        diagonals of its position and velocity blocks.
+        diagonals of its position and velocity blocks. A dependency mask (and so
+        :func:`~pathreg.models.prune_dependencies`) acts on the network only: the diagonals stay.
     """
 
     def __init__(

@@ -61,9 +61,10 @@ def stack_members(models: list[NeuralODE]) -> NeuralODE:
         When the models cannot be stacked (:func:`can_stack`).
     """
     stacked = copy.deepcopy(models[0])
+    members = [dict(model.named_parameters()) for model in models]
     for name, parameter in list(stacked.named_parameters()):
         module, attribute = _owner(stacked, name)
-        values = torch.stack([dict(model.named_parameters())[name].detach() for model in models])
+        values = torch.stack([member[name].detach() for member in members])
         setattr(module, attribute, nn.Parameter(values, requires_grad=parameter.requires_grad))
     for layer in gated_layers(stacked):
         layer.set_noise(None)
