@@ -75,6 +75,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmarks import mocap
 from benchmarks.second_order import build_second_order, run_tasks
 from benchmarks.settings import check_methods, plain, read_only
 from benchmarks.tables import mean_std_table, report
@@ -139,22 +140,17 @@ TRAINING = read_only(
     }
 )
 
-# Penalty strengths from benchmarks/mocap.py (set there with seed 0 on 93 channels), not tuned here. The
+# Penalty strengths from benchmarks.mocap (set there with seed 0 on 93 channels), not tuned here. The
 # proximal thresholds of LassoNet (lambda * lr / inputs) and GroupLasso (lambda * lr / groups) are kept at
 # that benchmark's size per step: lambda scaled by 100 / 186 inputs and by 50 x 100 / (93 x 186) groups.
+# GroupLasso keeps that benchmark's one network per output of 8 hidden units (50 x 8 in all here).
+_RESCALED_LAMBDAS = {"lassonet_inner": 1.1e4, "lassonet_outer": 1.1e4, "grouplasso": 2.3e3}
 METHOD_SETTINGS: Mapping[str, Mapping] = read_only(
     {
-        "none": {"regularizer": {}, "training": {}},
-        "l0": {"regularizer": {"lambda_": 2.0, "log_alpha_init": 4.0}, "training": {"gate_lr": 0.15}},
-        "cnode": {"regularizer": {"lambda_": 0.3}, "training": {}},
-        "pathreg": {
-            "regularizer": {"lambda_": 3.0, "lambda_1": 0.01, "log_alpha_init": 4.0},
-            "training": {"gate_lr": 0.15},
-        },
-        "lassonet_inner": {"regularizer": {"lambda_": 1.1e4}, "training": {}},
-        "lassonet_outer": {"regularizer": {"lambda_": 1.1e4}, "training": {}},
-        # one network per output: 8 hidden units each (50 x 8 in all), as in benchmarks/mocap.py
-        "grouplasso": {"regularizer": {"lambda_": 2.3e3}, "training": {}, "architecture": {"hidden": (8,)}},
+        method: {**entry, "regularizer": {**entry["regularizer"], "lambda_": _RESCALED_LAMBDAS[method]}}
+        if method in _RESCALED_LAMBDAS
+        else entry
+        for method, entry in mocap.METHOD_SETTINGS.items()
     }
 )
 

@@ -35,7 +35,8 @@ Private attributes
 Benchmark scripts
     The ``.py`` files in the repository's ``benchmarks/`` import only public modules and names of
     ``pathreg`` and of each other (no module path component and no imported name with a leading
-    underscore).
+    underscore), except that the modules of a package in ``benchmarks/`` (``benchmarks/mocap/``) may
+    import the private modules and names of that package, as a subpackage of ``pathreg`` its own.
 Function length
     At most :data:`MAX_FUNCTION_LINES` lines from the ``def`` line to the function's last line, its
     own docstring not counted (nested functions count towards the enclosing one); stricter limits in
@@ -342,20 +343,31 @@ def private_attribute_accesses(
     return offences
 
 
+def _script_package(module: Module) -> str | None:
+    """The package in the scripts' folder that ``module`` belongs to (``benchmarks.mocap``); None for a script."""
+    parts = module.name.split(".")
+    depth = 2 if module.is_package else 3
+    return ".".join(parts[:2]) if len(parts) >= depth else None
+
+
 def script_private_imports(scripts: Mapping[str, Module], *, package: str = "pathreg") -> list[str]:
     """Imports in standalone scripts of private modules or names of ``package`` or of the scripts themselves.
 
     ``scripts`` come from :func:`collect_modules` on the scripts' folder; a script imports its siblings
-    either as top-level modules (the folder is on ``sys.path``) or through the folder's name.
+    either as top-level modules (the folder is on ``sys.path``) or through the folder's name. The modules
+    of a package in the folder may import anything of that package.
     """
     folder = {name.split(".")[0] for name in scripts}
     local = folder | {name.split(".")[1] for name in scripts if "." in name}
     offences = []
     for module in scripts.values():
+        own = _script_package(module)
         for imp in iter_imports(module):
             root = imp.target.split(".")[0]
             if root != package and root not in local:
                 continue
+            if own is not None and f"{imp.target}.".startswith(f"{own}."):
+                continue  # the private modules and names of its own package
             for target in named_modules(imp, scripts):
                 private = [part for part in target.split(".") if is_private(part)]
                 if private:
@@ -665,16 +677,38 @@ def test_script_private_imports_found(tmp_path):
             """,
             "common.py": "table = None\n_internal = None\n",
             "_shared.py": "helper = None\n",
+            # a package may import its own private modules and names, but not those of others
+            "pack/__init__.py": """
+                from benchmarks.pack._settings import SETTING
+                from ._steps import step
+            """,
+            "pack/_settings.py": "SETTING = 1\n",
+            "pack/_steps.py": """
+                from benchmarks import pack
+                from benchmarks.pack import _settings
+                from benchmarks.pack._settings import _HELPER, SETTING
+                from benchmarks import _shared
+                from benchmarks.packed._x import y
+                from pathreg import _utils
+            """,
+            "use_pack.py": """
+                from benchmarks.pack import step
+                from benchmarks.pack._steps import step
+            """,
         },
     )
     scripts = collect_modules(tmp_path / "benchmarks")
     assert script_private_imports(scripts) == [
+        "benchmarks/pack/_steps.py:5: imports benchmarks._shared, a private module",
+        "benchmarks/pack/_steps.py:6: imports benchmarks.packed._x, a private module",
+        "benchmarks/pack/_steps.py:7: imports the private name _utils from pathreg",
         "benchmarks/run.py:5: imports pathreg.tl._fit, a private module",
         "benchmarks/run.py:6: imports the private name _settings from pathreg",
         "benchmarks/run.py:8: imports the private name _prepare from pathreg.tl",
         "benchmarks/run.py:10: imports _shared, a private module",
         "benchmarks/run.py:11: imports the private name _internal from common",
         "benchmarks/run.py:12: imports benchmarks._shared, a private module",
+        "benchmarks/use_pack.py:3: imports benchmarks.pack._steps, a private module",
     ]
 
 

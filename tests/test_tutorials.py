@@ -17,14 +17,15 @@ def _bone_marrow() -> None:
     pathreg.datasets.bone_marrow()
 
 
-def _cmu_01_01() -> None:
+def _cmu_walks() -> None:
     import pathreg
 
-    pathreg.datasets.cmu_mocap(1, 1)
+    for trial in (1, 2, 9):
+        pathreg.datasets.cmu_mocap(7, trial)
 
 
 # tutorials on real data that must be in the cache or downloadable
-DATA_NEEDED = {"bone_marrow_generalization": _bone_marrow, "motion_capture": _cmu_01_01}
+DATA_NEEDED = {"bone_marrow_generalization": _bone_marrow, "motion_capture": _cmu_walks}
 
 
 @pytest.mark.slow

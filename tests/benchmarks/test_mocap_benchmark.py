@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib
+import inspect
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,8 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks import mocap
+from benchmarks import mocap, mocap_ode2vae
+from benchmarks.mocap import _recordings
 from pathreg.datasets import Motion
+from pathreg.models import EPS
 
 TINY_TRAINING = {
     "lr": 1e-2,
@@ -134,7 +141,7 @@ def test_run_on_a_tiny_motion(monkeypatch):
         assert arrays["prediction"].shape == (20, 9)
         row = results[results["method"] == method].iloc[0]
         joints = mocap.joint_dependencies(arrays["adjacency"], 3)
-        assert row["joint_sparsity"] == pytest.approx(np.mean(joints < mocap.EPS))
+        assert row["joint_sparsity"] == pytest.approx(np.mean(joints < EPS))
 
 
 def test_load_motion_needs_both_files_or_a_cmu_trial(tmp_path, monkeypatch, capsys):
@@ -146,7 +153,7 @@ def test_load_motion_needs_both_files_or_a_cmu_trial(tmp_path, monkeypatch, caps
     def offline(subject: int, trial: int) -> Motion:
         raise OSError("no network")
 
-    monkeypatch.setattr(mocap, "cmu_mocap", offline)
+    monkeypatch.setattr(_recordings, "cmu_mocap", offline)  # where load_motion looks it up
     with pytest.raises(FileNotFoundError, match="--asf and --amc"):
         mocap.load_motion()
     with pytest.raises(SystemExit) as exit_info:
@@ -336,7 +343,7 @@ def test_unseen_trial_leaves_one_trial_out_and_scales_with_the_training_trials_o
         assert sorted([*split.train, split.trial]) == sorted(trials.names)
         data = mocap.split_data(trials, split)
         train = trials.positions[[trials.index(t) for t in split.train], :10]
-        expected = mocap.fit_scaling(train)
+        expected = mocap_ode2vae.fit_scaling(train)
         np.testing.assert_allclose(data.scaling.mean, expected.mean)
         assert data.scaling.scale == pytest.approx(expected.scale)
         np.testing.assert_allclose(data.scaling.to_file(data.train), train, atol=1e-12)
@@ -390,10 +397,10 @@ def test_find_trials_and_skeletons(tmp_path):
         (tmp_path / name).write_text("")
     assert list(mocap.find_trials(tmp_path)) == ["07_01", "07_09", "x"]
     skeletons = [tmp_path / "07.asf", tmp_path / "08.asf"]
-    assert mocap._skeleton_for(tmp_path / "07_01.amc", skeletons) == skeletons[0]
-    assert mocap._skeleton_for(tmp_path / "09_01.amc", skeletons[1:]) == skeletons[1]
+    assert _recordings._skeleton_for(tmp_path / "07_01.amc", skeletons) == skeletons[0]
+    assert _recordings._skeleton_for(tmp_path / "09_01.amc", skeletons[1:]) == skeletons[1]
     with pytest.raises(ValueError, match="cannot tell its skeleton"):
-        mocap._skeleton_for(tmp_path / "09_01.amc", skeletons)
+        _recordings._skeleton_for(tmp_path / "09_01.amc", skeletons)
 
 
 def test_movement_protocols_end_to_end_on_tiny_recordings(tmp_path, monkeypatch, capsys):
@@ -467,3 +474,62 @@ def test_movement_protocols_from_files_and_cli_errors(tmp_path, monkeypatch, cap
 def test_run_protocols_rejects_unknown_methods():
     with pytest.raises(ValueError, match="Unknown methods"):
         mocap.run_protocols(["magic"], [0], {"walking": _trials()})
+
+
+# --- the package ---------------------------------------------------------------------------------------
+
+SUBMODULES = ("_recordings", "_segment", "_plots", "_trials", "_protocol", "_cli")
+
+
+def test_the_package_offers_every_name_of_its_all():
+    namespace = {}
+    exec("from benchmarks.mocap import *", namespace)
+    assert set(mocap.__all__) <= set(namespace)
+    assert len(set(mocap.__all__)) == len(mocap.__all__)
+    assert set(mocap.__all__) <= set(dir(mocap))
+    with pytest.raises(AttributeError, match="no_such_name"):
+        mocap.no_such_name  # noqa: B018
+
+
+def test_the_submodules_read_the_settings_through_the_package():
+    # a setting in a function body is mocap.NAME, so that a patch of benchmarks.mocap.NAME reaches every use
+    from benchmarks.mocap import _settings
+
+    settings = {name for name in vars(_settings) if name.isupper()}
+    assert {"TRAINING", "ARCHITECTURE", "METHOD_SETTINGS", "RESTORING", "FIGURE_LABELS"} <= settings
+    offences = []
+    for name in SUBMODULES:
+        tree = ast.parse(inspect.getsource(importlib.import_module(f"benchmarks.mocap.{name}")))
+        for function in ast.walk(tree):
+            if isinstance(function, ast.FunctionDef):
+                for statement in function.body:
+                    offences += [
+                        f"{name}:{node.lineno}: {node.id}"
+                        for node in ast.walk(statement)
+                        if isinstance(node, ast.Name) and node.id in settings
+                    ]
+    assert offences == []
+
+
+def test_a_setting_patched_on_the_package_reaches_the_submodules(monkeypatch, capsys):
+    trials = _trials()
+    (split,) = mocap.protocol_splits(trials, "walking", ["extrapolate"])
+    monkeypatch.setattr(mocap, "TIME_UNIT", 1.0)
+    assert mocap.split_data(trials, split).dt == pytest.approx(2 / 120.0)
+    monkeypatch.setattr(mocap, "METHOD_SETTINGS", {"none": mocap.METHOD_SETTINGS["none"]})
+    with pytest.raises(ValueError, match="Unknown methods"):
+        mocap.run_protocols(["pathreg"], [0], {"walking": trials})
+    with pytest.raises(SystemExit):
+        mocap.main(["--methods", "pathreg"])
+    assert "invalid choice: 'pathreg'" in capsys.readouterr().err
+
+
+def test_mocap_ode2vae_imports_first_and_the_command_line_runs():
+    repo = Path(__file__).resolve().parents[2]
+    first = "import benchmarks.mocap_ode2vae as o, benchmarks.mocap as m; assert m.prepare_trials and o.METHOD_SETTINGS"
+    subprocess.run([sys.executable, "-c", first], cwd=repo, check=True)
+    shown = subprocess.run(
+        [sys.executable, "-m", "benchmarks.mocap", "--help"], cwd=repo, check=True, capture_output=True, text=True
+    )
+    assert shown.stdout.startswith("usage: python -m benchmarks.mocap")
+    assert "--movement" in shown.stdout

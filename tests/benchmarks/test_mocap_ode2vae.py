@@ -133,6 +133,20 @@ def test_every_registered_method_has_settings_and_they_are_read_only():
         ode2vae.TRAINING["n_epochs"] = 1
 
 
+def test_method_settings_are_the_movement_protocols_with_rescaled_lassonet_and_grouplasso_strengths():
+    from benchmarks import mocap
+    from benchmarks.settings import plain
+
+    expected = plain(mocap.METHOD_SETTINGS)
+    for method, lambda_ in {"lassonet_inner": 1.1e4, "lassonet_outer": 1.1e4, "grouplasso": 2.3e3}.items():
+        expected[method]["regularizer"]["lambda_"] = lambda_
+    assert plain(ode2vae.METHOD_SETTINGS) == expected
+    assert list(ode2vae.METHOD_SETTINGS) == list(mocap.METHOD_SETTINGS)
+    assert ode2vae.METHOD_SETTINGS["grouplasso"]["architecture"] == {"hidden": (8,)}
+    with pytest.raises(TypeError):
+        ode2vae.METHOD_SETTINGS["grouplasso"]["regularizer"]["lambda_"] = 1.0
+
+
 def test_run_rejects_unknown_methods_and_files_without_xval(tmp_path, capsys):
     splits = {"Xtr": _walks(4), "Xval": _walks(2)}
     with pytest.raises(ValueError, match="Unknown methods"):
