@@ -176,7 +176,7 @@ def fit_collocation_ensemble(
     return _fit(models, states, derivatives, cells, regularizer, settings, device, seeds, progress)
 
 
-def _stacking_pays(models, n_states: int, cells, settings: CollocationSettings, device) -> bool:
+def _stacking_pays(models, n_points: int, cells, settings: CollocationSettings, device) -> bool:
     """Whether stacking is faster: on a GPU always; on the CPU while the stacked hidden copies are cache-sized.
 
     A step's largest tensors are every output's copy of the first hidden layer (or of the inputs, under a
@@ -185,7 +185,6 @@ def _stacking_pays(models, n_states: int, cells, settings: CollocationSettings, 
     if resolve_device(device).type == "cuda":
         return True
     field = models[0].vector_field
-    n_points = n_states
     if cells is not None and settings.cell_weight > 0:
         n_cells = len(cells[0])
         n_points += n_cells if settings.batch_size is None else min(settings.batch_size, n_cells)
