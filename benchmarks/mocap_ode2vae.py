@@ -48,6 +48,11 @@ Modelling choices (none tuned on ``Xval``):
 - selection: every :data:`VALIDATE_EVERY` epochs of the full-window stages (after the curriculum) the 297
   predicted frames of the ``Xval`` sequences are scored, and the checkpoint of the lowest validation MSE
   is kept (the validation MSE reported is therefore optimistic; ``test`` is the held-out number).
+- ensemble: a method's prediction for seed ``s`` is the mean of the predictions of :data:`MEMBERS` models
+  fitted independently (seeds :func:`member_seeds`, each with its own checkpoint selection), as
+  :meth:`pathreg.models.Ensemble.predict` averages the members of :func:`pathreg.tl.fit_dynamics`. Over
+  297 frames the members' forecasts drift apart, and their mean has a lower error than any one of them on
+  average (``member_mse`` in the CSV is the members' mean score). ``--members 1`` scores single models.
 
 Baselines in the same table (:func:`baseline_prediction`): ``zeros`` (the channels are centred: predict the
 mean), ``train_mean`` (the training mean of every channel) and ``last_frame`` (the last conditioned frame,
@@ -57,7 +62,8 @@ Run from the repository root::
 
     python -m benchmarks.mocap_ode2vae --mat mocap35.mat --output mocap_ode2vae.csv
 
-The CSV has one row per method, seed and split, columns :data:`COLUMNS` (the baselines with an empty seed);
+The CSV has one row per method, seed and split, columns :data:`COLUMNS` (the baselines with an empty seed
+and no ``member_mse``);
 a markdown table of the mean ± standard deviation over seeds is written to standard output. The settings
 tables are read-only; :func:`run` takes modified copies of a method's settings (``settings=``).
 """
@@ -90,7 +96,18 @@ from pathreg.models import (
     fit,
 )
 
-COLUMNS = ("method", "seed", "split", "mse", "train_mse", "feature_sparsity", "seconds", "selected_epoch")
+COLUMNS = (
+    "method",
+    "seed",
+    "split",
+    "mse",
+    "member_mse",
+    "train_mse",
+    "feature_sparsity",
+    "seconds",
+    "selected_epoch",
+    "members",
+)
 SPLITS = {"validation": "Xval", "test": "Xtest"}
 """Scored splits: name in the CSV to variable of the ``.mat`` file."""
 BASELINES = ("zeros", "train_mean", "last_frame")
@@ -112,6 +129,9 @@ FRAME_DT = 0.05
 """Time units per frame (see the module docstring)."""
 VALIDATE_EVERY = 10
 """Epochs between two scorings of the validation sequences during the full-window stages."""
+MEMBERS = 5
+"""Models per method and seed whose predictions are averaged (the ensemble's forecast, as
+:meth:`pathreg.models.Ensemble.predict`; five, as the members of :func:`pathreg.tl.fit_dynamics`)."""
 
 WINDOWS = read_only({"length": 200, "stride": 25})
 ENCODER = False
@@ -432,16 +452,29 @@ def fit_conditioned(
     return model.cpu(), time.perf_counter() - start
 
 
-def run_one(
+def member_seeds(seed: int, members: int) -> list[int]:
+    """The seeds of ensemble ``seed``'s ``members`` models: ``members * seed`` to ``members * seed + members - 1``.
+
+    Ensembles of different seeds share no member, so their spread over seeds is that of independent
+    ensembles; with one member, ensemble ``seed`` is the model of seed ``seed``.
+    """
+    if members < 1:
+        raise ValueError(f"an ensemble needs at least one member, got {members}.")
+    return [members * seed + member for member in range(members)]
+
+
+def fit_member(
     method: str, seed: int, splits: Mapping[str, np.ndarray], device: str = "cpu", settings: Mapping | None = None
-) -> list[dict]:
-    """Fit one method with one seed on ``Xtr`` (selected on ``Xval``) and score it on every split of ``splits``.
+) -> dict:
+    """Fit one model of ``method`` (seed ``seed``) on ``Xtr``, select its checkpoint on ``Xval``, predict every split.
 
     ``settings`` replaces the method's entry of :data:`METHOD_SETTINGS`; ``None``: that entry.
 
     Returns
     -------
-    One row per scored split (``validation``, and ``test`` when ``splits`` has ``Xtest``), keys :data:`COLUMNS`.
+    ``predictions`` (by ``.mat`` key, ``Xtr`` included: every frame of every sequence in file units, frames
+    0..2 copied), ``adjacency`` (the model's ``(50, 100)`` dependency matrix), ``seconds`` and
+    ``selected_epoch``.
     """
     settings = METHOD_SETTINGS[method] if settings is None else settings
     scaling = fit_scaling(splits["Xtr"])
@@ -461,19 +494,46 @@ def run_one(
         seed=seed,
         device=device,
     )
+    scored = ["Xtr", *(key for key in SPLITS.values() if key in splits)]
+    return {
+        "predictions": {key: scaling.to_file(predict(model, scaling.to_model(splits[key]))) for key in scored},
+        "adjacency": model.adjacency().detach().numpy(),
+        "seconds": seconds,
+        "selected_epoch": selection.best_epoch,
+    }
+
+
+def ensemble_rows(method: str, seed: int, fits: Sequence[dict], splits: Mapping[str, np.ndarray]) -> list[dict]:
+    """Score ensemble ``seed`` of ``method``: the mean of its members' predictions (:func:`fit_member` results).
+
+    ``mse`` is the score of the averaged prediction, ``member_mse`` the members' mean score (equal with one
+    member); ``train_mse`` the averaged prediction's on ``Xtr``; ``feature_sparsity`` that of the members'
+    mean absolute dependency matrix (an input the averaged forecast does not depend on is pruned in every
+    member); ``seconds`` the members' fits together; ``selected_epoch`` the members' median.
+
+    Returns
+    -------
+    One row per scored split (``validation``, and ``test`` when ``splits`` has ``Xtest``), keys :data:`COLUMNS`.
+    """
+
+    def averaged(key: str) -> np.ndarray:
+        return np.mean([fit["predictions"][key] for fit in fits], axis=0)
+
     common = {
         "method": method,
         "seed": seed,
-        "train_mse": score(scaling.to_file(predict(model, train)), splits["Xtr"]),
-        "feature_sparsity": feature_sparsity(model.adjacency().detach()),
-        "seconds": seconds,
-        "selected_epoch": selection.best_epoch,
+        "train_mse": score(averaged("Xtr"), splits["Xtr"]),
+        "feature_sparsity": feature_sparsity(torch.as_tensor(np.mean([np.abs(f["adjacency"]) for f in fits], 0))),
+        "seconds": float(sum(fit["seconds"] for fit in fits)),
+        "selected_epoch": int(np.median([fit["selected_epoch"] for fit in fits])),
+        "members": len(fits),
     }
     rows = []
     for split, key in SPLITS.items():
         if key in splits:
-            prediction = scaling.to_file(predict(model, scaling.to_model(splits[key])))
-            rows.append({**common, "split": split, "mse": score(prediction, splits[key])})
+            members = [score(fit["predictions"][key], splits[key]) for fit in fits]
+            mse = score(averaged(key), splits[key])
+            rows.append({**common, "split": split, "mse": mse, "member_mse": float(np.mean(members))})
     return rows
 
 
@@ -507,11 +567,14 @@ def run(
     device: str = "cpu",
     jobs: int = 1,
     settings: Mapping[str, Mapping] | None = None,
+    members: int = MEMBERS,
 ) -> pd.DataFrame:
     """The baselines, then every method with every seed; ``jobs`` single-threaded worker processes on the CPU.
 
-    ``settings`` maps a method to the settings that replace its entry of :data:`METHOD_SETTINGS` (a
-    modified copy); other methods keep theirs.
+    Seed ``s`` of a method is an ensemble of ``members`` models (seeds :func:`member_seeds`), scored by
+    :func:`ensemble_rows`; the models are fitted independently, in parallel over ``jobs``. ``settings`` maps
+    a method to the settings that replace its entry of :data:`METHOD_SETTINGS` (a modified copy); other
+    methods keep theirs.
 
     Returns
     -------
@@ -522,23 +585,36 @@ def run(
     check_splits(splits)
     splits = {key: np.asarray(value, dtype=np.float64) for key, value in splits.items()}
     # plain dicts: the tasks go to worker processes, and read-only mappings cannot be pickled
-    tasks = [(method, seed, splits, device, plain(settings.get(method))) for method in methods for seed in seeds]
-    rows = baseline_rows(splits) + [row for rows in run_tasks(run_one, tasks, jobs=jobs, device=device) for row in rows]
+    ensembles = [(method, seed, member_seeds(seed, members)) for method in methods for seed in seeds]
+    tasks = [
+        (method, member, splits, device, plain(settings.get(method)))
+        for method, _, member_list in ensembles
+        for member in member_list
+    ]
+    fits = iter(run_tasks(fit_member, tasks, jobs=jobs, device=device))
+    rows = baseline_rows(splits)
+    for method, seed, member_list in ensembles:
+        rows += ensemble_rows(method, seed, [next(fits) for _ in member_list], splits)
     results = pd.DataFrame(rows, columns=list(COLUMNS))
-    for column in ("seed", "selected_epoch"):
+    for column in ("seed", "selected_epoch", "members"):
         results[column] = results[column].astype("Int64")
     return results
 
 
 def summary_table(results: pd.DataFrame) -> str:
-    """Markdown table, one row per method: mean ± standard deviation over seeds of the MSE of every split."""
+    """Markdown table, one row per method: mean ± standard deviation over seeds of the MSE of every split.
+
+    ``SPLIT_mse`` is the ensemble's (the averaged prediction's), ``SPLIT_member_mse`` its members' mean.
+    """
     keys = ["method", "seed"]
     wide = results.drop_duplicates(keys)[[*keys, "train_mse", "feature_sparsity", "seconds"]]
+    metrics = []
     for split in SPLITS:
-        scored = results[results["split"] == split][[*keys, "mse"]]
+        scored = results[results["split"] == split][[*keys, "mse", "member_mse"]]
         if len(scored):
-            wide = wide.merge(scored.rename(columns={"mse": f"{split}_mse"}), on=keys, how="left")
-    metrics = [f"{split}_mse" for split in SPLITS if f"{split}_mse" in wide]
+            names = {"mse": f"{split}_mse", "member_mse": f"{split}_member_mse"}
+            wide = wide.merge(scored.rename(columns=names), on=keys, how="left")
+            metrics += list(names.values())
     metrics += ["train_mse", "feature_sparsity", "seconds"]
 
     def cell(metric: str, mean: float, std: float) -> str:
@@ -564,6 +640,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", default=None, help="CSV file for the per-run rows")
     parser.add_argument("--methods", nargs="+", default=list(METHOD_SETTINGS), choices=list(METHOD_SETTINGS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument(
+        "--members", type=int, default=MEMBERS, help=f"models averaged per method and seed (default {MEMBERS})"
+    )
     parser.add_argument("--epochs", type=int, default=None, help=f"full-window epochs (default {TRAINING['n_epochs']})")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes on the CPU (default 1)")
@@ -573,6 +652,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_splits(splits)
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
+    if args.members < 1:
+        parser.error("--members must be at least 1.")
     settings = None
     if args.epochs is not None:
         if args.epochs < 1:
@@ -580,7 +661,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = {method: plain(METHOD_SETTINGS[method]) for method in args.methods}
         for method_settings in settings.values():
             method_settings["training"]["n_epochs"] = args.epochs
-    results = run(args.methods, args.seeds, splits, device=args.device, jobs=args.jobs, settings=settings)
+    results = run(
+        args.methods, args.seeds, splits, device=args.device, jobs=args.jobs, settings=settings, members=args.members
+    )
     return report(results, summary_table(results) + "\n\n" + published_line(), args.output)
 
 

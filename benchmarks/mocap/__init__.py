@@ -54,6 +54,12 @@ walking, subject 64 golf, subject 141 waving; every ``*.amc`` with the folder's 
   coordinate) and ``last_frame`` (the last observed frame held constant: frame 2 of the scored trial over
   frames 3..99, and from frame 100 on frame 99 for ``extrapolate``, frame 2 still for ``unseen_trial``,
   whose later frames are never observed).
+- ensembles (:func:`ensemble_row`): a method's prediction for seed ``s`` is the mean of the predictions of
+  ``--members`` (default :data:`MEMBERS`) models fitted independently, seeds ``members * s`` to
+  ``members * s + members - 1`` (:func:`benchmarks.mocap_ode2vae.member_seeds`), as
+  :meth:`pathreg.models.Ensemble.predict` averages the members of :func:`pathreg.tl.fit_dynamics`; the
+  scores are the averaged prediction's, ``member_extrapolation_mse`` the members' mean extrapolation MSE;
+  ``--members 1`` scores single models.
 
 Run from the repository root::
 
@@ -65,7 +71,9 @@ seed (columns :data:`PROTOCOL_COLUMNS`: ``movement``, ``protocol`` (``extrapolat
 ``trial`` (the scored trial: extrapolated or held out), ``method`` (a method or a baseline), ``seed`` (empty
 for the baselines), the three MSEs above, ``feature_sparsity`` (zero entries of the 93 x 186 dependency
 matrix), ``weight_sparsity`` (zero weights of the vector field), ``joint_sparsity`` (zero entries of the
-31 x 31 joint matrix, :func:`joint_dependencies`) and ``seconds`` (of the fit)), and per movement
+31 x 31 joint matrix, :func:`joint_dependencies`; the dependency matrix of an ensemble is its members'
+mean absolute matrix, zero where every member pruned the entry; ``weight_sparsity`` the members' mean),
+``seconds`` (of the members' fits together) and ``members``), and per movement
 ``mocap_MOVEMENT_trajectories.png`` and ``mocap_MOVEMENT_joint_dependencies.png`` (extrapolation of the
 first trial, first seed, PathReg and Base). Standard output gets a markdown table of mean ± standard
 deviation over scored trials and seeds per movement, protocol and method, and one of the MSEs per held-out
@@ -97,6 +105,7 @@ from benchmarks.mocap._settings import (
     FIGURE_LABELS,
     FRAME_RATE,
     MAX_STEP,
+    MEMBERS,
     METHOD_SETTINGS,
     MOVEMENTS,
     N_EXTRAPOLATION,
@@ -155,6 +164,7 @@ _LAZY = {
         "baseline_rows",
         "fit_split",
         "run_split",
+        "ensemble_row",
         "run_protocols",
         "protocol_table",
         "trial_table",
@@ -172,6 +182,7 @@ __all__ = [
     "FIGURE_LABELS",
     "FRAME_RATE",
     "MAX_STEP",
+    "MEMBERS",
     "METHOD_SETTINGS",
     "MOVEMENTS",
     "N_EXTRAPOLATION",
@@ -219,6 +230,7 @@ __all__ = [
     "baseline_rows",
     "fit_split",
     "run_split",
+    "ensemble_row",
     "run_protocols",
     "protocol_table",
     "trial_table",

@@ -119,6 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument(
+        "--members",
+        type=int,
+        default=None,
+        help=f"movement protocols: models averaged per method and seed (default {mocap.MEMBERS})",
+    )
+    parser.add_argument(
         "--epochs", type=int, default=None, help=f"full-window epochs (default {mocap.TRAINING['n_epochs']})"
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
@@ -127,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be at least 1.")
+    if args.members is not None and args.members < 1:
+        parser.error("--members must be at least 1.")
     settings = _with_epochs(args.methods, args.epochs)
     if args.movement:
         if args.start is not None:
@@ -144,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             device=args.device,
             jobs=args.jobs,
             settings=settings,
+            members=args.members,
         )
         if args.output:
             _figures_movements(args, results, fitted, movements)
@@ -160,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if (args.amc and len(args.amc) > 1) or (args.bvh and len(args.bvh) > 1):
         parser.error("several recordings need --movement.")
+    if args.members is not None:
+        parser.error("--members is for the movement protocols (--movement); a single recording fits single models.")
     try:
         motion = load_motion(
             args.asf,

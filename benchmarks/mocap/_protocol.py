@@ -12,7 +12,7 @@ from benchmarks import mocap
 from benchmarks.mocap._plots import joint_dependencies
 from benchmarks.mocap._settings import PROTOCOLS
 from benchmarks.mocap._trials import Split, SplitData, TrialSet, protocol_splits, split_data
-from benchmarks.mocap_ode2vae import N_CONDITION, fit_conditioned, predict, training_windows
+from benchmarks.mocap_ode2vae import N_CONDITION, fit_conditioned, member_seeds, predict, training_windows
 from benchmarks.second_order import run_tasks
 from benchmarks.settings import check_methods, plain
 from pathreg.models import EPS, METHODS, feature_sparsity, weight_sparsity
@@ -100,11 +100,13 @@ def run_split(
 
     Returns
     -------
-    One row with the keys of :data:`PROTOCOL_COLUMNS`, plus ``adjacency`` (the fitted ``(3 J, 6 J)``
-    dependency matrix) and ``prediction`` (``(n_frames, 3 J)`` the scored trial, units of the fit).
+    One row with the keys of :data:`PROTOCOL_COLUMNS` (one member), plus ``adjacency`` (the fitted
+    ``(3 J, 6 J)`` dependency matrix), ``prediction`` (``(n_frames, 3 J)`` the scored trial, units of the
+    fit) and ``train_prediction`` (``(n_train_trials, n_train, 3 J)`` the training trials).
     """
     model, seconds = fit_split(method, seed, data, device, settings)
     prediction = predict(model, data.test[None])[0]
+    train_prediction = predict(model, data.train)
     with torch.no_grad():
         adjacency = model.adjacency().detach().cpu()
     joints = joint_dependencies(adjacency, data.n_joints)
@@ -115,13 +117,51 @@ def run_split(
         "method": method,
         "seed": seed,
         **split_scores(prediction, data.test, data.n_train),
-        "train_mse": _train_mse(predict(model, data.train), data.train),
+        "member_extrapolation_mse": split_scores(prediction, data.test, data.n_train)["extrapolation_mse"],
+        "train_mse": _train_mse(train_prediction, data.train),
         "feature_sparsity": feature_sparsity(adjacency),
         "weight_sparsity": weight_sparsity(model),
         "joint_sparsity": float(np.mean(joints < EPS)),
         "seconds": seconds,
+        "members": 1,
         "adjacency": adjacency.numpy(),
         "prediction": prediction,
+        "train_prediction": train_prediction,
+    }
+
+
+def ensemble_row(members: Sequence[dict], seed: int, data: SplitData) -> dict:
+    """Combine the :func:`run_split` rows of an ensemble's members into the ensemble's row (seed ``seed``).
+
+    The ensemble predicts the mean of its members' predictions, and is scored on it;
+    ``member_extrapolation_mse`` is the members' mean extrapolation MSE, ``seconds`` their fits together.
+    Its dependency matrix is the members' mean absolute matrix (an entry is zero where every member pruned
+    it: the averaged prediction does not depend on that input); ``feature_sparsity`` and ``joint_sparsity``
+    are that matrix's, ``weight_sparsity`` the members' mean.
+
+    Returns
+    -------
+    A row as :func:`run_split`'s, ``members`` the number of members.
+    """
+    first = members[0]
+    prediction = np.mean([member["prediction"] for member in members], axis=0)
+    train_prediction = np.mean([member["train_prediction"] for member in members], axis=0)
+    adjacency = np.mean([np.abs(member["adjacency"]) for member in members], axis=0)
+    joints = joint_dependencies(adjacency, data.n_joints)
+    return {
+        **{key: first[key] for key in ("movement", "protocol", "trial", "method")},
+        "seed": seed,
+        **split_scores(prediction, data.test, data.n_train),
+        "member_extrapolation_mse": float(np.mean([member["extrapolation_mse"] for member in members])),
+        "train_mse": _train_mse(train_prediction, data.train),
+        "feature_sparsity": feature_sparsity(torch.as_tensor(adjacency)),
+        "weight_sparsity": float(np.mean([member["weight_sparsity"] for member in members])),
+        "joint_sparsity": float(np.mean(joints < EPS)),
+        "seconds": float(sum(member["seconds"] for member in members)),
+        "members": len(members),
+        "adjacency": adjacency,
+        "prediction": prediction,
+        "train_prediction": train_prediction,
     }
 
 
@@ -135,31 +175,38 @@ def run_protocols(
     device: str = "cpu",
     jobs: int = 1,
     settings: Mapping[str, Mapping] | None = None,
+    members: int | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple, dict[str, np.ndarray]]]:
     """The baselines and every method with every seed on every split of every movement.
 
     ``movements`` maps a movement's name to its :func:`prepare_trials`; ``jobs`` single-threaded worker
-    processes on the CPU; ``settings`` as in :func:`run`.
+    processes on the CPU (over the members' fits); ``settings`` as in :func:`run`. Seed ``s`` of a method
+    is an ensemble of ``members`` models (default :data:`MEMBERS`; :func:`ensemble_row`).
 
     Returns
     -------
     One row per split, method (baselines first) and seed (columns :data:`PROTOCOL_COLUMNS`), and by
-    ``(movement, protocol, trial, method, seed)`` the fitted ``adjacency`` and ``prediction`` (see
-    :func:`run_split`).
+    ``(movement, protocol, trial, method, seed)`` the ensemble's ``adjacency`` and ``prediction`` (see
+    :func:`ensemble_row`).
     """
     check_methods(methods, settings, mocap.METHOD_SETTINGS, METHODS)
     settings = settings or {}
-    blocks, tasks = [], []  # per split: its baseline rows and how many fits follow them
+    members = mocap.MEMBERS if members is None else members
+    blocks, tasks = [], []  # per split: its baseline rows, its data and the ensembles that follow them
     for movement, trials in movements.items():
         for split in protocol_splits(trials, movement, protocols, extrapolate=extrapolate):
             data = split_data(trials, split)
-            split_tasks = [(m, s, split, data, device, plain(settings.get(m))) for m in methods for s in seeds]
-            blocks.append((baseline_rows(split, data), len(split_tasks)))
-            tasks += split_tasks
+            ensembles = [(m, s) for m in methods for s in seeds]
+            blocks.append((baseline_rows(split, data), data, ensembles))
+            tasks += [
+                (m, member, split, data, device, plain(settings.get(m)))
+                for m, s in ensembles
+                for member in member_seeds(s, members)
+            ]
     fits = iter(run_tasks(run_split, tasks, jobs=jobs, device=device))
     rows = []
-    for baselines, n_fits in blocks:
-        rows += baselines + [next(fits) for _ in range(n_fits)]
+    for baselines, data, ensembles in blocks:
+        rows += baselines + [ensemble_row([next(fits) for _ in range(members)], s, data) for _, s in ensembles]
     keys = ("movement", "protocol", "trial", "method", "seed")
     fitted = {
         tuple(r[k] for k in keys): {"adjacency": r["adjacency"], "prediction": r["prediction"]}
@@ -167,14 +214,16 @@ def run_protocols(
         if "prediction" in r
     }
     results = pd.DataFrame(rows, columns=list(mocap.PROTOCOL_COLUMNS))
-    results["seed"] = results["seed"].astype("Int64")
+    for column in ("seed", "members"):
+        results[column] = results[column].astype("Int64")
     return results, fitted
 
 
 def protocol_table(results: pd.DataFrame) -> str:
     """Markdown table: mean ± standard deviation over scored trials and seeds per movement, protocol and method."""
     keys = ["movement", "protocol", "method"]
-    metrics = ["fit_range_mse", "extrapolation_mse", "train_mse", "feature_sparsity", "joint_sparsity", "seconds"]
+    metrics = ["fit_range_mse", "extrapolation_mse", "member_extrapolation_mse", "train_mse"]
+    metrics += ["feature_sparsity", "joint_sparsity", "seconds"]
     grouped = results.groupby(keys, sort=False)
     means, stds, counts = grouped[metrics].mean(), grouped[metrics].std(ddof=0), grouped.size()
     lines = ["| " + " | ".join([*keys, "runs", *metrics]) + " |", "|" + " --- |" * (len(keys) + 1 + len(metrics))]

@@ -30,15 +30,20 @@ PROTOCOL_COLUMNS = (
     "seed",
     "fit_range_mse",
     "extrapolation_mse",
+    "member_extrapolation_mse",
     "train_mse",
     "feature_sparsity",
     "weight_sparsity",
     "joint_sparsity",
     "seconds",
+    "members",
 )
 """Columns of the movement-protocol results (:func:`run_protocols`; see the module docstring)."""
 PROTOCOLS = ("extrapolate", "unseen_trial")
 BASELINES = ("train_mean", "last_frame")
+MEMBERS = 5
+"""Models per method and seed of the movement protocols whose predictions are averaged (as in
+:mod:`benchmarks.mocap_ode2vae`)."""
 
 FRAME_RATE = 120.0  # frames per second of the CMU recordings (ASF/AMC files do not record it)
 START = 200

@@ -333,6 +333,47 @@ def test_extrapolate_fits_the_first_frames_and_scores_the_next_ones():
     assert mocap.split_scores(prediction, truth, 10) == {"fit_range_mse": 1.0, "extrapolation_mse": 4.0}
 
 
+def test_an_ensemble_row_scores_the_members_averaged_prediction():
+    trials = _trials()
+    (split,) = mocap.protocol_splits(trials, "walking", ["extrapolate"])
+    data = mocap.split_data(trials, split)
+    members = []
+    for sign, pruned in ((1.0, [0, 1]), (-1.0, [1, 2])):  # input 1 pruned by both members
+        prediction, train_prediction = data.test.copy(), data.train.copy()
+        prediction[3:] += sign  # each member is off by 1 on every scored frame: MSE 1, their mean is exact
+        train_prediction[:, 3:] += sign
+        adjacency = np.ones((9, 18))
+        adjacency[:, pruned] = 0.0
+        members.append(
+            {
+                "movement": "walking",
+                "protocol": "extrapolate",
+                "trial": "t0",
+                "method": "none",
+                **mocap.split_scores(prediction, data.test, data.n_train),
+                "weight_sparsity": 0.25 if sign > 0 else 0.75,
+                "seconds": 3.0,
+                "adjacency": adjacency,
+                "prediction": prediction,
+                "train_prediction": train_prediction,
+            }
+        )
+    row = mocap.ensemble_row(members, 4, data)
+    assert (row["method"], row["seed"], row["members"]) == ("none", 4, 2)
+    assert row["fit_range_mse"] == pytest.approx(0.0)
+    assert row["extrapolation_mse"] == pytest.approx(0.0)
+    assert row["member_extrapolation_mse"] == pytest.approx(1.0)
+    assert row["train_mse"] == pytest.approx(0.0)
+    assert row["feature_sparsity"] == pytest.approx(1 / 18)
+    assert row["weight_sparsity"] == pytest.approx(0.5)
+    assert row["seconds"] == 6.0
+    np.testing.assert_allclose(row["prediction"], data.test)
+    # one member: its own row
+    single = mocap.ensemble_row(members[:1], 0, data)
+    assert single["extrapolation_mse"] == pytest.approx(members[0]["extrapolation_mse"])
+    assert single["member_extrapolation_mse"] == pytest.approx(members[0]["extrapolation_mse"])
+
+
 def test_unseen_trial_leaves_one_trial_out_and_scales_with_the_training_trials_only():
     trials = _trials()
     splits = mocap.protocol_splits(trials, "golf", ["unseen_trial"])
@@ -412,9 +453,12 @@ def test_movement_protocols_end_to_end_on_tiny_recordings(tmp_path, monkeypatch,
     output = tmp_path / "results"
     argv = ["--movement", "walking", "waving", "--data", str(data), "--n-train", "12", "--n-extrapolation", "12"]
     argv += ["--methods", "none", "pathreg", "--seeds", "0", "--jobs", "1", "--epochs", "2", "--output", str(output)]
-    assert mocap.main(argv) == 0
+    assert mocap.main([*argv, "--members", "2"]) == 0
     results = pd.read_csv(output / "mocap_movements.csv")
     assert list(results.columns) == list(mocap.PROTOCOL_COLUMNS)
+    fitted = results[~results["method"].isin(mocap.BASELINES)]
+    assert (fitted["members"] == 2).all()
+    assert results.loc[results["method"].isin(mocap.BASELINES), "members"].isna().all()
     walking = results[results["movement"] == "walking"]
     cases = walking[["protocol", "trial"]].drop_duplicates().to_records(index=False).tolist()
     assert cases == [
@@ -450,6 +494,7 @@ def test_movement_protocols_from_files_and_cli_errors(tmp_path, monkeypatch, cap
     folder = _write_movement(tmp_path / "golf", [0.0, 1.5])
     files = [str(folder / "t_01.bvh"), str(folder / "t_02.bvh")]
     common = ["--n-train", "12", "--n-extrapolation", "12", "--methods", "none", "--seeds", "0", "--jobs", "1"]
+    common += ["--members", "1"]
     assert mocap.main(["--movement", "golf", "--bvh", *files, "--protocols", "unseen_trial", *common]) == 0
     printed = capsys.readouterr().out
     assert "| golf | unseen_trial | none | 2 |" in printed
@@ -460,6 +505,8 @@ def test_movement_protocols_from_files_and_cli_errors(tmp_path, monkeypatch, cap
         (["--bvh", *files], "several recordings need --movement"),
         (["--movement", "golf", "waving", "--bvh", *files], "one --movement"),
         (["--movement", "golf", "--bvh", files[0], "--n-train", "40"], "frames"),
+        (["--movement", "golf", "--bvh", *files, "--members", "0"], "--members must be at least 1"),
+        (["--bvh", files[0], "--members", "2"], "--members is for the movement protocols"),
     ]:
         with pytest.raises(SystemExit) as exit_info:
             mocap.main(argv + ["--methods", "none"])

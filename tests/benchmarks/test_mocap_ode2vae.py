@@ -166,7 +166,9 @@ def test_main_end_to_end_on_a_tiny_file(tmp_path, capsys, tiny, with_test):
     mat = _write_mat(tmp_path / "walks.mat", test=with_test)
     output = tmp_path / "results.csv"
     methods = ["none", "pathreg"] if with_test else list(METHODS)
-    assert ode2vae.main(["--mat", str(mat), "--output", str(output), "--methods", *methods, "--seeds", "0"]) == 0
+    members = ["--members", "2"] if with_test else ["--members", "1"]
+    command = ["--mat", str(mat), "--output", str(output), "--methods", *methods, "--seeds", "0", *members]
+    assert ode2vae.main(command) == 0
     results = pd.read_csv(output)
     assert list(results.columns[:4]) == ["method", "seed", "split", "mse"]
     assert list(results.columns) == list(ode2vae.COLUMNS)
@@ -175,14 +177,18 @@ def test_main_end_to_end_on_a_tiny_file(tmp_path, capsys, tiny, with_test):
     assert list(results["method"].unique()) == [*ode2vae.BASELINES, *methods]
     assert len(results) == (len(ode2vae.BASELINES) + len(methods)) * len(splits)
     assert results.loc[results["method"].isin(ode2vae.BASELINES), "seed"].isna().all()
-    assert (results.loc[results["method"].isin(methods), "seed"] == 0).all()
+    fitted = results[results["method"].isin(methods)]
+    assert (fitted["seed"] == 0).all()
+    assert (fitted["members"] == (2 if with_test else 1)).all()
     assert np.isfinite(results["mse"]).all()
+    if not with_test:  # one member: the ensemble is that model
+        assert np.allclose(fitted["mse"], fitted["member_mse"])
     # the baselines' scores, recomputed by hand in file units
     truth = _walks(2, offset=0.25)
     zeros = results[(results["method"] == "zeros") & (results["split"] == "validation")]["mse"].item()
     assert zeros == pytest.approx(np.mean(truth[:, 3:] ** 2))
     printed = capsys.readouterr().out
-    header = "| method | validation_mse | test_mse |" if with_test else "| method | validation_mse | train_mse |"
+    header = "| method | validation_mse | validation_member_mse | " + ("test_mse |" if with_test else "train_mse |")
     assert printed.startswith(header)
     assert "| zeros |" in printed
     assert "| last_frame |" in printed
@@ -201,7 +207,7 @@ def test_epochs_option_sets_the_full_window_epochs(tmp_path, tiny, monkeypatch):
     monkeypatch.setattr(ode2vae, "fit_conditioned", spy)
     mat = _write_mat(tmp_path / "walks.mat", test=False)
     assert ode2vae.main(["--mat", str(mat), "--methods", "none", "--seeds", "0", "--epochs", "2"]) == 0
-    assert seen == [2]
+    assert seen == [2] * ode2vae.MEMBERS
 
 
 def test_main_on_the_shared_file(tmp_path, capsys, tiny, shared_data):
@@ -209,9 +215,48 @@ def test_main_on_the_shared_file(tmp_path, capsys, tiny, shared_data):
     if not mat.is_file():
         pytest.skip(f"no ODE2VAE file at {mat}")
     output = tmp_path / "results.csv"
-    assert ode2vae.main(["--mat", str(mat), "--output", str(output), "--methods", "none", "--seeds", "0"]) == 0
+    command = ["--mat", str(mat), "--output", str(output), "--methods", "none", "--seeds", "0", "--members", "1"]
+    assert ode2vae.main(command) == 0
     results = pd.read_csv(output).set_index("method")
     # predicting zeros on the 3 validation walks (frames 3..299), in the file's units
     assert results.loc["zeros", "mse"] == pytest.approx(31.863, abs=1e-3)
     assert np.isfinite(results.loc["none", "mse"])
     assert "| none |" in capsys.readouterr().out
+
+
+def test_member_seeds_do_not_overlap_between_ensembles():
+    assert ode2vae.member_seeds(0, 5) == [0, 1, 2, 3, 4]
+    assert ode2vae.member_seeds(2, 5) == [10, 11, 12, 13, 14]
+    assert ode2vae.member_seeds(3, 1) == [3]
+    with pytest.raises(ValueError, match="at least one member"):
+        ode2vae.member_seeds(0, 0)
+
+
+def test_an_ensemble_is_scored_on_its_members_averaged_prediction():
+    truth = _walks(2, n_frames=8)
+    splits = {"Xtr": truth, "Xval": truth}
+    frames = ode2vae.scored_frames(8)
+    # two members off by +1 and -1 on the scored frames: each has MSE 1, their mean is exact
+    fits = []
+    for sign, pruned in ((1.0, [0, 1]), (-1.0, [1, 2])):
+        prediction = truth.copy()
+        prediction[:, frames] += sign
+        adjacency = np.ones((4, 8))
+        adjacency[:, pruned] = 0.0  # input 1 is pruned in both members, inputs 0 and 2 in one
+        fits.append(
+            {
+                "predictions": {"Xtr": prediction, "Xval": prediction},
+                "adjacency": adjacency,
+                "seconds": 2.0,
+                "selected_epoch": 10 if sign > 0 else 30,
+            }
+        )
+    (row,) = ode2vae.ensemble_rows("none", 1, fits, splits)
+    assert row["split"] == "validation"
+    assert row["mse"] == pytest.approx(0.0)
+    assert row["member_mse"] == pytest.approx(1.0)
+    assert row["train_mse"] == pytest.approx(0.0)
+    assert row["feature_sparsity"] == pytest.approx(1 / 8)
+    assert row["seconds"] == 4.0
+    assert row["selected_epoch"] == 20
+    assert row["members"] == 2
