@@ -47,6 +47,8 @@ def _figures_single(args, results, fitted, segment: MocapSegment) -> None:
 def _figures_movements(args, results, fitted, movements: Mapping[str, TrialSet]) -> None:
     output = _figure_output(args, results, "mocap_movements.csv")
     seed = args.seeds[0]
+    members = mocap.MEMBERS if args.members is None else args.members
+    which = f"seed {seed}" if members == 1 else f"seed {seed}, mean of {members} models"
     labels = mocap.FIGURE_LABELS
     shown = [m for m in ("pathreg", "none") if m in args.methods] or list(args.methods[:1])
     for movement, trials in movements.items():
@@ -56,13 +58,11 @@ def _figures_movements(args, results, fitted, movements: Mapping[str, TrialSet])
         split = splits[0]
         key = (movement, "extrapolate", split.trial)
         matrices = {
-            f"{labels.get(m, m)} (seed {seed})": joint_dependencies(
-                fitted[(*key, m, seed)]["adjacency"], trials.n_joints
-            )
+            f"{labels.get(m, m)} ({which})": joint_dependencies(fitted[(*key, m, seed)]["adjacency"], trials.n_joints)
             for m in shown
         }
         plot_joint_dependencies(matrices, trials.joint_names, output / f"mocap_{movement}_joint_dependencies.png")
-        predictions = {f"{labels.get(m, m)} (seed {seed})": fitted[(*key, m, seed)]["prediction"] for m in shown}
+        predictions = {f"{labels.get(m, m)} ({which})": fitted[(*key, m, seed)]["prediction"] for m in shown}
         segment = segment_of(trials, split_data(trials, split), split.trial)
         plot_trajectories(segment, predictions, output / f"mocap_{movement}_trajectories.png")
 
