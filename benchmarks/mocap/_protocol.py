@@ -106,6 +106,7 @@ def run_split(
     """
     model, seconds = fit_split(method, seed, data, device, settings)
     prediction = predict(model, data.test[None])[0]
+    scores = split_scores(prediction, data.test, data.n_train)
     train_prediction = predict(model, data.train)
     with torch.no_grad():
         adjacency = model.adjacency().detach().cpu()
@@ -116,8 +117,8 @@ def run_split(
         "trial": split.trial,
         "method": method,
         "seed": seed,
-        **split_scores(prediction, data.test, data.n_train),
-        "member_extrapolation_mse": split_scores(prediction, data.test, data.n_train)["extrapolation_mse"],
+        **scores,
+        "member_extrapolation_mse": scores["extrapolation_mse"],
         "train_mse": _train_mse(train_prediction, data.train),
         "feature_sparsity": feature_sparsity(adjacency),
         "weight_sparsity": weight_sparsity(model),
