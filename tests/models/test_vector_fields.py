@@ -204,3 +204,44 @@ def test_group_lasso_scales_to_many_outputs():
     assert out.shape == (3, 500)
     assert torch.isfinite(out).all()
     assert field.adjacency().shape == (500, 500)
+
+
+@pytest.mark.parametrize("hidden", [(8,), (8, 5)])
+def test_forward_excluding_computes_own_copies_only_for_outputs_that_exclude_an_input(hidden):
+    torch.manual_seed(0)
+    field = MLPVectorField(4, 7, hidden=hidden, activation="tanh", bias=True)
+    x = torch.randn(5, 4)
+    excluded = torch.tensor([-1, 0, -1, 1, 2, -1, 3])
+    expected = torch.empty(5, 7)
+    for output, column in enumerate(excluded.tolist()):
+        without = x.clone()
+        if column >= 0:
+            without[:, column] = 0.0
+        expected[:, output] = field(torch.zeros(()), without)[:, output]
+    torch.testing.assert_close(field.forward_excluding(torch.zeros(()), x, excluded), expected)
+    nothing = torch.full((7,), -1)  # no output excludes anything: exactly the plain forward
+    assert torch.equal(field.forward_excluding(torch.zeros(()), x, nothing), field(torch.zeros(()), x))
+
+
+@pytest.mark.parametrize("kind", ["mlp", "group_lasso", "lassonet"])
+def test_jacobian_means_by_forward_mode_match_the_full_jacobian(kind):
+    # fewer regulators than state variables: the readout differentiates in forward mode, one input at a time
+    import numpy as np
+
+    from pathreg.models import NeuralODE
+    from pathreg.models._readout import _jacobian_means
+
+    torch.manual_seed(0)
+    fields = {
+        "mlp": lambda: MLPVectorField(3, 6, hidden=(8,), activation="tanh", bias=True, gated=True),
+        "group_lasso": lambda: GroupLassoVectorField(3, 6, hidden=(4,), bias=True),
+        "lassonet": lambda: LassoNetVectorField(3, 6, hidden=(8,)),
+    }
+    field = fields[kind]().eval()
+    model = NeuralODE(field, input_index=[0, 2, 5], exclude_self=kind != "lassonet", decay=3.0, solver="rk4")
+    states = np.random.default_rng(0).normal(size=(9, 6)).astype(np.float32)
+    inputs = model.select_inputs(torch.as_tensor(states))
+    jacobian = torch.autograd.functional.jacobian(lambda x: model.production(T0, x).sum(0), inputs)  # (6, 9, 3)
+    mean, mean_absolute = _jacobian_means(model, states)
+    np.testing.assert_allclose(mean, jacobian.mean(1).numpy(), atol=1e-6)
+    np.testing.assert_allclose(mean_absolute, jacobian.abs().mean(1).numpy(), atol=1e-6)

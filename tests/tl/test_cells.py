@@ -279,3 +279,22 @@ def test_cell_term_is_relative_to_the_variance_of_the_production_it_fits(decay):
     error = float(term.error(mean_production_rates, rates))
     assert error == pytest.approx(1.0, rel=1e-4)
     assert float(term.error(rates, rates)) == 0.0
+
+
+def test_neighbourhood_derivatives_in_principal_components_are_exact_for_linear_expression():
+    # more genes than NEIGHBOUR_COMPONENTS: neighbours are found in the principal components
+    from pathreg.tl._cells import NEIGHBOUR_COMPONENTS, neighbourhood_derivatives
+
+    rng = np.random.default_rng(0)
+    n_genes = NEIGHBOUR_COMPONENTS + 10
+    t = np.sort(rng.uniform(0, 1, 400))
+    slopes = rng.normal(size=n_genes)
+    values = 1.0 + t[:, None] * slopes[None, :]
+    adata = ad.AnnData(values.astype(np.float32), var=pd.DataFrame(index=[f"g{i:03d}" for i in range(n_genes)]))
+    adata.obs["time"] = t
+    problem = DynamicsProblem.from_anndata(adata, time_key="time", n_bins=10, time_scale="pseudotime")
+    _, derivatives = problem.cell_derivatives()
+    # model time is the time scaled to [0, 1] over the cells
+    np.testing.assert_allclose(derivatives.numpy(), np.tile(slopes * np.ptp(t), (400, 1)), atol=1e-3)
+    again = neighbourhood_derivatives(problem.values, problem.bins, problem.scaled_time)[1]
+    np.testing.assert_array_equal(again, derivatives.numpy())  # the randomized PCA is seeded

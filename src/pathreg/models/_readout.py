@@ -7,6 +7,7 @@ from types import MappingProxyType
 import numpy as np
 import torch
 from torch import nn
+from torch.autograd import forward_ad
 
 from ._metrics import EPS
 
@@ -48,7 +49,33 @@ def signed_strength(model: nn.Module, states: np.ndarray) -> np.ndarray:
     >>> signed_strength(model, np.zeros((3, 2), dtype=np.float32)).shape
     (2, 2)
     """
+    mean, mean_absolute = _jacobian_means(model, states)
+    strength = np.sign(mean) * mean_absolute
+    strength[~structural_support(model)] = 0.0
+    return strength.astype(np.float32)
+
+
+def _jacobian_means(model: nn.Module, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean Jacobian of production over ``states`` and its mean absolute value, each ``(n_state, n_inputs)``.
+
+    Reverse mode (one backward pass per output) where there are at least as many inputs as outputs, forward mode
+    (one pass with dual numbers per input) where there are fewer, e.g. 1,600 regulators of 20,000 genes: the
+    same derivatives up to rounding, at the cost of the smaller dimension.
+    """
     inputs, zero_time = _production_inputs(model, states)
+    n_outputs = model.vector_field.n_outputs
+    if inputs.shape[1] < n_outputs:
+        mean = torch.empty(n_outputs, inputs.shape[1], dtype=inputs.dtype, device=inputs.device)
+        mean_absolute = torch.empty_like(mean)
+        with torch.no_grad(), forward_ad.dual_level():
+            for regulator in range(inputs.shape[1]):
+                tangent = torch.zeros_like(inputs)
+                tangent[:, regulator] = 1.0
+                production = model.production(zero_time, forward_ad.make_dual(inputs, tangent))
+                column = forward_ad.unpack_dual(production).tangent  # (n_points, n_outputs)
+                mean[:, regulator] = column.mean(0)
+                mean_absolute[:, regulator] = column.abs().mean(0)
+        return mean.cpu().numpy(), mean_absolute.cpu().numpy()
     inputs = inputs.detach().requires_grad_(True)
 
     def summed_production(x: torch.Tensor) -> torch.Tensor:
@@ -56,9 +83,7 @@ def signed_strength(model: nn.Module, states: np.ndarray) -> np.ndarray:
 
     jacobian = torch.autograd.functional.jacobian(summed_production, inputs)  # (n_state, batch, n_inputs)
     jacobian = jacobian.detach().cpu().numpy()
-    strength = np.sign(jacobian.mean(axis=1)) * np.abs(jacobian).mean(axis=1)
-    strength[~structural_support(model)] = 0.0
-    return strength.astype(np.float32)
+    return jacobian.mean(axis=1), np.abs(jacobian).mean(axis=1)
 
 
 @torch.no_grad()

@@ -177,21 +177,47 @@ class MLPVectorField(nn.Module):
 
         :meth:`forward` of ``x`` with that input set to zero, for every output at once: the first layer's
         pre-activation loses the excluded input's contribution (subtracted, so independent of it up to
-        rounding), which costs ``n_outputs`` hidden vectors per state instead of ``n_outputs`` evaluations of
-        the whole network. :meth:`NeuralODE.adjacency` and the readouts are exactly zero there. With stacked
-        parameters (:func:`~pathreg.models.stack_members`), ``x`` is ``(n_members, ..., n_inputs)``.
+        rounding), which costs one hidden vector per state for each output that excludes an input, instead of
+        an evaluation of the whole network. Outputs that exclude nothing (targets that are not regulators) share
+        :meth:`forward`'s hidden layer, so a fit of 20,000 genes with 1,600 regulators keeps 1,600 hidden copies
+        per state, not 20,000. :meth:`NeuralODE.adjacency` and the readouts are exactly zero at the excluded
+        inputs. With stacked parameters (:func:`~pathreg.models.stack_members`), ``x`` is
+        ``(n_members, ..., n_inputs)``.
         """
         weights = [_current_weight(layer) for layer in self.layers]
         biases = [layer.bias for layer in self.layers]
-        valid = excluded >= 0
-        column = excluded.clamp_min(0)
-        dropped = x.index_select(-1, column) * valid.to(x.dtype)  # (..., n_outputs): each output's excluded value
-        first = linear(x, weights[0], biases[0])
         if len(self.layers) == 1:  # a linear map: drop one weight per output
+            valid = excluded >= 0
+            column = excluded.clamp_min(0)
+            dropped = x.index_select(-1, column) * valid.to(x.dtype)
             own = weights[0][..., torch.arange(self.n_outputs, device=x.device), column]
-            return first - dropped * own.unsqueeze(-2)
-        own = weights[0].transpose(-1, -2).index_select(-2, column).unsqueeze(-3)  # (1, n_out, h1) per member
-        h = torch.addcmul(first.unsqueeze(-2), dropped.unsqueeze(-1), own, value=-1)  # (..., n_out, h1)
+            return linear(x, weights[0], biases[0]) - dropped * own.unsqueeze(-2)
+        rows = self._excluding_rows(excluded)
+        if rows is None:  # every output excludes one of the inputs
+            return self._rates_excluding(x, weights, biases, excluded)
+        shared = self.forward(t, x)
+        if rows.numel() == 0:
+            return shared
+        last = weights[-1].index_select(-2, rows)
+        last_bias = None if biases[-1] is None else biases[-1].index_select(-1, rows)
+        own = self._rates_excluding(x, [*weights[:-1], last], [*biases[:-1], last_bias], excluded.index_select(0, rows))
+        return shared.index_copy(-1, rows, own)
+
+    def _excluding_rows(self, excluded: torch.Tensor) -> torch.Tensor | None:
+        """Indices of the outputs that exclude an input; ``None`` when all do. Cached per ``excluded`` tensor."""
+        cached = getattr(self, "_rows_cache", None)
+        if cached is None or cached[0] is not excluded:
+            valid = excluded >= 0
+            rows = None if bool(valid.all()) else torch.nonzero(valid).flatten()
+            self._rows_cache = cached = (excluded, rows)
+        return cached[1]
+
+    def _rates_excluding(self, x: torch.Tensor, weights: list, biases: list, column: torch.Tensor) -> torch.Tensor:
+        """Outputs of the last layer's rows ``weights[-1]``, output ``i`` without input ``column[i]`` (all valid)."""
+        dropped = x.index_select(-1, column)  # (..., n_rows): each output's excluded value
+        first = linear(x, weights[0], biases[0])
+        own = weights[0].transpose(-1, -2).index_select(-2, column).unsqueeze(-3)  # (1, n_rows, h1) per member
+        h = torch.addcmul(first.unsqueeze(-2), dropped.unsqueeze(-1), own, value=-1)  # (..., n_rows, h1)
         for weight, bias in zip(weights[1:-1], biases[1:-1], strict=True):
             h = linear(self.activation(h), weight, bias)
         hidden = self.activation(h)

@@ -1,0 +1,254 @@
+"""Scale: the whole :func:`pathreg.tl.fit_dynamics`, time and peak memory over genes x cells.
+
+Run from the repository root::
+
+    python -m benchmarks.scale --genes 529 2000 --cells 5000 20000 --output scale.csv --plot scale.png
+    python -m benchmarks.scale --quick     # two small sizes, a few epochs (CI)
+
+Every size runs in a fresh worker process (spawned), so that its peak resident memory is its own: the data are
+built there (:func:`synthetic_adata`), fitted with the defaults of ``fit_dynamics`` (the five-member ensemble
+unless ``--n-seeds``; ``--epochs`` shortens training), and the fitted AnnData is written to h5ad, whose size is
+reported. The regulators are :func:`n_regulators` of the genes (15 %, at most 1,600: about the number of human
+transcription factors), marked in ``var["is_tf"]``; every gene is a target.
+
+The GENIE3-style forest of the repository (:func:`pathreg.metrics.random_forest_network`: 500 trees per target
+on all other genes) takes hours at these sizes on a 2-core CPU, so ``--forest-targets K`` times the forests of
+``K`` targets on the same data and reports ``forest_seconds_estimated``: their mean times the number of genes
+(the forests of different targets cost the same up to their data).
+
+CSV columns: :data:`COLUMNS`. ``peak_rss_gb`` is the worker's peak resident memory (data, fit and h5ad write
+together), ``peak_device_gb`` the peak of allocated CUDA memory (NaN on a CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from benchmarks.tables import report
+
+COLUMNS = (
+    "genes",
+    "cells",
+    "regulators",
+    "device",
+    "n_seeds",
+    "n_epochs",
+    "fit_seconds",
+    "peak_rss_gb",
+    "peak_device_gb",
+    "h5ad_mb",
+    "forest_seconds_estimated",
+)
+REGULATOR_FRACTION = 0.15
+N_REGULATORS_MAX = 1600
+N_LINEAGES = 3
+QUICK_SIZES = ((60, 400), (120, 800))
+QUICK_EPOCHS = 20
+
+
+def n_regulators(n_genes: int) -> int:
+    """The benchmark's number of regulators for ``n_genes`` genes: 15 %, at least 1, at most 1,600."""
+    return int(min(N_REGULATORS_MAX, max(1, round(REGULATOR_FRACTION * n_genes))))
+
+
+def synthetic_adata(n_genes: int, n_cells: int, regulators: int, *, seed: int = 0, chunk: int = 5000):
+    """Sparse single-cell data along three lineages: switch-like genes in time, noise, zeros below a threshold.
+
+    Each gene switches on or off along the lineage's time at its own point and speed (logistic), with a
+    lineage-specific shift, Gaussian noise of 0.1 and every value below 0.3 set to zero (about two thirds of
+    the entries: the sparsity of log-normalised counts). Built in blocks of ``chunk`` cells, so the dense
+    matrix never exists.
+
+    Returns
+    -------
+    An AnnData with CSR float32 ``X``, ``obs["dpt_pseudotime"]`` in ``[0, 1]``, categorical
+    ``obs["lineage"]`` and boolean ``var["is_tf"]`` (the first ``regulators`` genes).
+    """
+    import anndata as ad
+
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0.1, 0.9, size=n_genes).astype(np.float32)
+    widths = rng.uniform(0.05, 0.3, size=n_genes).astype(np.float32)
+    lineage = rng.integers(N_LINEAGES, size=n_cells)
+    time_values = rng.uniform(0, 1, size=n_cells).astype(np.float32)
+    directions = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(N_LINEAGES, n_genes))
+    shifts = rng.normal(0, 0.1, size=(N_LINEAGES, n_genes)).astype(np.float32)
+    blocks = []
+    for start in range(0, n_cells, chunk):
+        cells = slice(start, min(start + chunk, n_cells))
+        which, t = lineage[cells], time_values[cells, None]
+        signal = 1 / (1 + np.exp(-directions[which] * (t - centres - shifts[which]) / widths))
+        values = (signal + rng.normal(0, 0.1, size=signal.shape)).astype(np.float32)
+        values[values < 0.3] = 0.0
+        blocks.append(sparse.csr_matrix(values))
+    adata = ad.AnnData(sparse.vstack(blocks, format="csr"))
+    adata.var_names = [f"gene{i}" for i in range(n_genes)]
+    adata.obs_names = [f"cell{i}" for i in range(n_cells)]
+    adata.obs["dpt_pseudotime"] = time_values
+    adata.obs["lineage"] = pd.Categorical([f"lineage{i}" for i in lineage])
+    adata.var["is_tf"] = np.arange(n_genes) < regulators
+    return adata
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
+
+
+def measure(
+    genes: int,
+    cells: int,
+    *,
+    device: str = "cpu",
+    n_seeds: int = 5,
+    n_epochs: int | None = None,
+    forest_targets: int = 0,
+    seed: int = 0,
+) -> dict:
+    """Build one size's data, fit it with ``fit_dynamics``'s defaults, write it to h5ad; one row of :data:`COLUMNS`."""
+    import torch
+
+    import pathreg
+
+    regulators = n_regulators(genes)
+    adata = synthetic_adata(genes, cells, regulators, seed=seed)
+    on_cuda = device.startswith("cuda")
+    if on_cuda:
+        torch.cuda.reset_peak_memory_stats()
+    training = None if n_epochs is None else {"n_epochs": n_epochs}
+    start = time.perf_counter()
+    pathreg.tl.fit_dynamics(
+        adata,
+        regulators="is_tf",
+        lineage_key="lineage",
+        n_seeds=n_seeds,
+        training=training,
+        device=device,
+        seed=seed,
+        progress=False,
+    )
+    fit_seconds = time.perf_counter() - start
+    peak_device = torch.cuda.max_memory_allocated() / 2**30 if on_cuda else math.nan
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fit.h5ad"
+        adata.write_h5ad(path)
+        h5ad_mb = path.stat().st_size / 2**20
+    forest = math.nan
+    if forest_targets > 0:
+        forest = _forest_seconds(adata, forest_targets, seed) * genes
+    return {
+        "genes": genes,
+        "cells": cells,
+        "regulators": regulators,
+        "device": device,
+        "n_seeds": n_seeds,
+        "n_epochs": -1 if n_epochs is None else n_epochs,
+        "fit_seconds": fit_seconds,
+        "peak_rss_gb": _peak_rss_gb(),
+        "peak_device_gb": peak_device,
+        "h5ad_mb": h5ad_mb,
+        "forest_seconds_estimated": forest,
+    }
+
+
+def _forest_seconds(adata, n_targets: int, seed: int) -> float:
+    """Mean seconds of the repository's forest for one target (its 500 trees on all other genes)."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    expression = adata.X
+    n_genes = adata.n_vars
+    seconds = []
+    for target in range(min(n_targets, n_genes)):
+        inputs = np.delete(np.arange(n_genes), target)
+        forest = RandomForestRegressor(n_estimators=500, max_features="sqrt", random_state=seed + target)
+        start = time.perf_counter()
+        forest.fit(expression[:, inputs], expression[:, [target]].toarray().ravel())
+        seconds.append(time.perf_counter() - start)
+    return float(np.mean(seconds))
+
+
+def _measure_task(arguments: tuple) -> dict:
+    genes, cells, options = arguments
+    return measure(genes, cells, **options)
+
+
+def run(sizes: Sequence[tuple[int, int]], **options) -> pd.DataFrame:
+    """:func:`measure` for every ``(genes, cells)`` of ``sizes``, each in a fresh spawned process, in turn."""
+    rows = []
+    for genes, cells in sizes:
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            rows.append(pool.submit(_measure_task, (genes, cells, options)).result())
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def plot(results: pd.DataFrame, path: str | Path) -> None:
+    """Log-log plot of the fit's seconds (and the forest's estimate) against genes x cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    results = results.assign(size=results["genes"] * results["cells"]).sort_values("size")
+    for device, group in results.groupby("device", sort=False):
+        ax.plot(group["size"], group["fit_seconds"], "o-", label=f"pathreg ({device})")
+    forest = results.dropna(subset=["forest_seconds_estimated"])
+    if len(forest):
+        ax.plot(forest["size"], forest["forest_seconds_estimated"], "s--", label="forest (estimated)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("genes x cells")
+    ax.set_ylabel("seconds (whole fit)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def summary_table(results: pd.DataFrame) -> str:
+    """Markdown table of the rows, one per size (numbers to three significant digits)."""
+
+    def cell(value) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(results.columns) + " |", "| " + " | ".join("---" for _ in results.columns) + " |"]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in results.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: run the sizes, write the CSV and the plot, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--genes", type=int, nargs="+", default=[529, 2000])
+    parser.add_argument("--cells", type=int, nargs="+", default=[5000, 20000])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (as fit_dynamics)")
+    parser.add_argument("--n-seeds", type=int, default=5, help="ensemble members (fit_dynamics' n_seeds)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: fit_dynamics')")
+    parser.add_argument("--forest-targets", type=int, default=0, help="time the forest on this many targets")
+    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, {QUICK_EPOCHS} epochs")
+    parser.add_argument("--output", default=None, help="CSV path")
+    parser.add_argument("--plot", default=None, help="PNG path of the log-log plot")
+    args = parser.parse_args(argv)
+    if min(args.genes) < 2 or min(args.cells) < 10:
+        parser.error("--genes must be at least 2 and --cells at least 10.")
+    sizes = QUICK_SIZES if args.quick else [(genes, cells) for genes in args.genes for cells in args.cells]
+    epochs = QUICK_EPOCHS if args.quick else args.epochs
+    results = run(sizes, device=args.device, n_seeds=args.n_seeds, n_epochs=epochs, forest_targets=args.forest_targets)
+    if args.plot:
+        plot(results, args.plot)
+    return report(results, summary_table(results), args.output)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
