@@ -53,3 +53,22 @@ def test_baselines_find_a_planted_dependency():
     forest = random_forest_network(x, n_trees=50)
     assert forest[1].argmax() == 0
     assert forest[1, 1] == 0
+
+
+def test_spurious_feature_sparsity_is_the_same_for_sparse_and_dense_networks():
+    from scipy import sparse
+
+    from pathreg.metrics import spurious_feature_sparsity
+
+    rng = np.random.default_rng(0)
+    adjacency = rng.normal(size=(30, 30)) * (rng.random((30, 30)) < 0.3)
+    regulators, spurious = rng.random(30) < 0.6, rng.random(30) < 0.5
+    columns = np.flatnonzero(regulators & spurious)
+    stored = sparse.csr_matrix(adjacency)
+    row = int(np.flatnonzero(adjacency[:, columns[0]])[0])
+    stored[row, columns[0]] = 0.0  # an explicit stored zero still counts as zero
+    adjacency[row, columns[0]] = 0.0
+    assert stored.nnz == np.count_nonzero(adjacency) + 1
+    expected = spurious_feature_sparsity(adjacency, regulators, spurious)
+    assert 0 < expected < 1
+    assert spurious_feature_sparsity(stored, regulators, spurious) == pytest.approx(expected)

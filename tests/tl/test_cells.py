@@ -298,3 +298,17 @@ def test_neighbourhood_derivatives_in_principal_components_are_exact_for_linear_
     np.testing.assert_allclose(derivatives.numpy(), np.tile(slopes * np.ptp(t), (400, 1)), atol=1e-3)
     again = neighbourhood_derivatives(problem.values, problem.bins, problem.scaled_time)[1]
     np.testing.assert_array_equal(again, derivatives.numpy())  # the randomized PCA is seeded
+
+
+def test_neighbourhood_slopes_in_blocks_of_cells_are_those_of_all_cells_at_once(monkeypatch):
+    import pathreg.tl._cells as cells_module
+
+    values, time, lineages, _ = linear_system_cells(n_per_lineage=120)
+    problem = DynamicsProblem.from_anndata(
+        trajectory_adata(values, time, lineages), time_key="time", lineage_key="lineage"
+    )
+    whole = cells_module.neighbourhood_derivatives(problem.values, problem.bins, problem.scaled_time)
+    monkeypatch.setattr(cells_module, "SLOPE_BLOCK_ELEMENTS", 7 * 15 * 4)  # blocks of 7 cells
+    blocked = cells_module.neighbourhood_derivatives(problem.values, problem.bins, problem.scaled_time)
+    for part, expected in zip(blocked, whole, strict=True):
+        np.testing.assert_array_equal(part, expected)

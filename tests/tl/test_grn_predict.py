@@ -80,3 +80,31 @@ def test_predict_needs_the_model_genes(fitted, second_simulation):
     other = second_simulation[:, :5].copy()
     with pytest.raises(ValueError, match="not in var_names"):
         pathreg.tl.predict(other, model)
+
+
+def test_large_fits_store_their_networks_sparse_with_the_same_entries(adata, tmp_path, monkeypatch):
+    # above SPARSE_ADJACENCY_GENES genes the networks are CSR; lowered here so that krumsiek11 counts as large
+    import anndata as ad
+    from scipy import sparse
+
+    import pathreg.tl._ensemble_fit as ensemble_fit
+
+    dense = adata.copy()
+    pathreg.tl.fit_dynamics(dense, lineage_key="lineages", regulators="is_tf", seed=0, **QUICK)
+    monkeypatch.setattr(ensemble_fit, "SPARSE_ADJACENCY_GENES", 5)
+    pathreg.tl.fit_dynamics(adata, lineage_key="lineages", regulators="is_tf", seed=0, **QUICK)
+    lineage_keys = [str(key) for key in adata.uns["pathreg"]["lineage_adjacency"]["varp_keys"]]
+    assert lineage_keys
+    for key in ["pathreg_adjacency", *lineage_keys]:
+        stored = adata.varp[key]
+        assert sparse.issparse(stored)
+        assert stored.format == "csr"
+        assert stored.dtype == np.float32
+        np.testing.assert_array_equal(stored.toarray(), dense.varp[key])
+        assert stored.nnz == np.count_nonzero(dense.varp[key])  # no explicit zeros stored
+    pd.testing.assert_frame_equal(pathreg.tl.grn(adata), pathreg.tl.grn(dense))
+    path = tmp_path / "sparse.h5ad"
+    adata.write_h5ad(path)
+    back = ad.read_h5ad(path)
+    assert sparse.issparse(back.varp["pathreg_adjacency"])
+    pd.testing.assert_frame_equal(pathreg.tl.grn(back), pathreg.tl.grn(dense))

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 
-def spurious_feature_sparsity(adjacency: np.ndarray, regulators: np.ndarray, spurious: np.ndarray) -> float:
+def spurious_feature_sparsity(
+    adjacency: np.ndarray | sparse.sparray, regulators: np.ndarray, spurious: np.ndarray
+) -> float:
     """Fraction of the dependencies on spurious inputs that are exactly zero (PathReg paper, bone marrow).
 
     Parameters
     ----------
     adjacency
-        ``(n_vars, n_vars)`` target x regulator matrix (e.g. ``adata.varp["pathreg_adjacency"]``).
+        ``(n_vars, n_vars)`` target x regulator matrix (e.g. ``adata.varp["pathreg_adjacency"]``), dense or scipy
+        sparse.
     regulators
         Boolean ``(n_vars,)``: the inputs of the fit.
     spurious
@@ -31,4 +35,8 @@ def spurious_feature_sparsity(adjacency: np.ndarray, regulators: np.ndarray, spu
     columns = np.asarray(regulators, dtype=bool) & np.asarray(spurious, dtype=bool)
     if not columns.any():
         return float("nan")
+    if sparse.issparse(adjacency):
+        block = sparse.csc_matrix(adjacency)[:, np.flatnonzero(columns)]
+        block.eliminate_zeros()
+        return 1.0 - block.nnz / (block.shape[0] * block.shape[1])
     return float(np.mean(np.asarray(adjacency)[:, columns] == 0))

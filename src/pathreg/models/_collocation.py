@@ -179,8 +179,10 @@ def fit_collocation_ensemble(
 def _stacking_pays(models, n_points: int, cells, settings: CollocationSettings, device) -> bool:
     """Whether stacking is faster: on a GPU always; on the CPU while the stacked hidden copies are cache-sized.
 
-    A step's largest tensors are every output's copy of the first hidden layer (or of the inputs, under a
-    dependency mask), ``n_points x n_outputs x width`` per member (:data:`CACHE_SIZED_ELEMENTS`).
+    A step's largest tensors are the per-output copies of the first hidden layer (or of the inputs, under a
+    dependency mask), ``n_points x n_copies x width`` per member (:data:`CACHE_SIZED_ELEMENTS`): one copy for
+    every output that excludes its own input (:meth:`MLPVectorField.forward_excluding`), for every output under
+    a dependency mask or without exclusion.
     """
     if resolve_device(device).type == "cuda":
         return True
@@ -189,9 +191,13 @@ def _stacking_pays(models, n_points: int, cells, settings: CollocationSettings, 
         n_cells = len(cells[0])
         n_points += n_cells if settings.batch_size is None else min(settings.batch_size, n_cells)
     width = field.hidden[0] if field.hidden else 1
+    copies = field.n_outputs
+    excluded = models[0]._excluded()
     if models[0].dependency_mask is not None:
         width = max(width, field.n_inputs)
-    return len(models) * n_points * field.n_outputs * width <= CACHE_SIZED_ELEMENTS
+    elif excluded is not None:
+        copies = int((excluded >= 0).sum())
+    return len(models) * n_points * copies * width <= CACHE_SIZED_ELEMENTS
 
 
 def _check_points(states: torch.Tensor, derivatives: torch.Tensor) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from pathreg.models import Ensemble, History, NeuralODE, resolve_device, weight_sparsity
 
@@ -17,6 +18,9 @@ from ._objectives import OBJECTIVES
 from ._problem import DynamicsProblem
 from ._readout import cell_predictions, lineage_errors, lineage_strengths, predict_lineages
 from ._settings import FitSettings
+
+SPARSE_ADJACENCY_GENES = 4096
+"""Above this many genes the networks written to ``adata.varp`` are scipy CSR matrices (64 MB dense each here)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,8 +96,12 @@ class FitResult:
             return 0.0
         return float((self.target_adjacency[allowed] == 0).mean())
 
-    def full_adjacency(self, strength: np.ndarray | None = None) -> np.ndarray:
+    def full_adjacency(self, strength: np.ndarray | None = None) -> np.ndarray | sparse.csr_matrix:
         """``(n_vars, n_vars)`` float32 in the AnnData's gene order: row target, column regulator.
+
+        Dense for up to :data:`SPARSE_ADJACENCY_GENES` genes; above, a scipy CSR matrix of the non-zero entries
+        (only targets x regulators can be non-zero: 20,000 genes would take 1.6 GB dense per network, h5ad
+        stores CSR as it is).
 
         Parameters
         ----------
@@ -102,9 +110,15 @@ class FitResult:
             ``None``: :attr:`strength`.
         """
         problem = self.problem
-        adjacency = np.zeros((problem.n_vars, problem.n_vars), dtype=np.float32)
+        strength = self.strength if strength is None else strength
         regulator_columns = problem.state_columns[problem.input_index]
-        adjacency[np.ix_(problem.state_columns, regulator_columns)] = self.strength if strength is None else strength
+        shape = (problem.n_vars, problem.n_vars)
+        if problem.n_vars > SPARSE_ADJACENCY_GENES:
+            rows, columns = np.nonzero(strength)
+            entries = (strength[rows, columns], (problem.state_columns[rows], regulator_columns[columns]))
+            return sparse.csr_matrix(entries, shape=shape, dtype=np.float32)
+        adjacency = np.zeros(shape, dtype=np.float32)
+        adjacency[np.ix_(problem.state_columns, regulator_columns)] = strength
         return adjacency
 
     def lineage_adjacency(self) -> dict[str, np.ndarray]:

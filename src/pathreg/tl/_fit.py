@@ -205,7 +205,9 @@ def fit_dynamics(
     ``adata.varp[key + "_adjacency"]``
         float32 ``n_vars x n_vars``; entry ``[i, j]`` is the signed strength of regulator ``j``'s effect on
         target ``i`` (the readout above), exactly zero where ``j`` is not a regulator, ``i`` not a target,
-        or every path from ``j`` to ``i`` is pruned in every model. Rows are targets, columns regulators.
+        or every path from ``j`` to ``i`` is pruned in every model. Rows are targets, columns regulators. With
+        more than 4,096 genes a scipy CSR matrix of the same entries (a dense one would take 1.6 GB at 20,000
+        genes); :func:`grn` reads either.
     ``adata.layers[key + "_prediction"]``
         float32 ``n_obs x n_vars``: each lineage integrated from its first bin (ensemble mean) and
         interpolated at every cell's time (a cell in several lineages gets the mean over them); NaN for

@@ -32,17 +32,20 @@ def cell_predictions(
     ``(n_obs, n_state)`` float32.
     """
     n_state = predictions[0].shape[1]
-    total = np.zeros((n_obs, n_state), dtype=np.float64)
     count = np.zeros(n_obs, dtype=np.int64)
-    for lineage, predicted in zip(bins, predictions, strict=True):
+    cell_times = []
+    for lineage in bins:
         own_time = scaled_time[lineage.cells] if lineage.cell_times is None else lineage.cell_times
-        cell_time = np.clip(own_time, lineage.times[0], lineage.times[-1])
-        for gene in range(n_state):
-            total[lineage.cells, gene] += np.interp(cell_time, lineage.times, predicted[:, gene])
+        cell_times.append(np.clip(own_time, lineage.times[0], lineage.times[-1]))
         count[lineage.cells] += 1
-    result = np.full((n_obs, n_state), np.nan, dtype=np.float32)
     covered = count > 0
-    result[covered] = (total[covered] / count[covered, None]).astype(np.float32)
+    result = np.full((n_obs, n_state), np.nan, dtype=np.float32)
+    total = np.zeros(n_obs, dtype=np.float64)  # one gene at a time: no n_obs x n_state float64 copy
+    for gene in range(n_state):
+        total[:] = 0.0
+        for lineage, predicted, cell_time in zip(bins, predictions, cell_times, strict=True):
+            total[lineage.cells] += np.interp(cell_time, lineage.times, predicted[:, gene])
+        result[covered, gene] = (total[covered] / count[covered]).astype(np.float32)
     return result
 
 
