@@ -6,8 +6,9 @@
 # Installs the wheels in .whl/ (anndata, scanpy, mudata, pytest, ... for an image that has torch and
 # torchdiffeq but not the single-cell stack) into a temporary folder when present, and uses the package
 # from src/ and the benchmark scripts of benchmarks/ (python3 -m benchmarks.<name>, from the repository
-# root). Writes to OUTPUT_DIR: device.txt, pytest_gpu.txt, speed.csv, speed.md (the table) and
-# speed.log. BONE_MARROW_DIR: a local copy of the bone marrow trajectories (else the download cache, else a
+# root). Writes to OUTPUT_DIR: device.txt, pytest_gpu.txt, speed.csv, speed.md (the table), speed.log and
+# scale.csv / scale.md / scale.log / scale.png (the whole fit_dynamics at 2,000 x 20,000 and 20,000 x 50,000;
+# SCALE=0 skips it, SCALE_SEEDS sets the ensemble size, default 5). BONE_MARROW_DIR: a local copy of the bone marrow trajectories (else the download cache, else a
 # synthetic stand-in of the same shape).
 set -uo pipefail
 out="${1:?usage: benchmarks/gpu.sh OUTPUT_DIR [BONE_MARROW_DIR]}"
@@ -31,6 +32,11 @@ echo "pytest exit status $?" >> "$out/pytest_gpu.txt"
 python3 -m benchmarks.speed --device cuda ${data:+--path "$data"} --reference-cap "${REFERENCE_CAP:-120}" \
   --output "$out/speed.csv" > "$out/speed.md" 2> "$out/speed.log"
 echo "speed benchmark exit status $?" >> "$out/speed.log"
+if [ "${SCALE:-1}" != 0 ]; then  # the whole fit at scale, each size in its own process
+  python3 -m benchmarks.scale --device cuda --sizes 2000x20000 20000x50000 --n-seeds "${SCALE_SEEDS:-5}" \
+    --output "$out/scale.csv" --plot "$out/scale.png" > "$out/scale.md" 2> "$out/scale.log"
+  echo "scale benchmark exit status $?" >> "$out/scale.log"
+fi
 if [ -n "$data" ]; then  # end to end: fit_dynamics on the GPU in the bone marrow benchmark
   python3 -m benchmarks.bone_marrow --device cuda --path "$data" --output "$out/bone_marrow" \
     > "$out/bone_marrow.md" 2> "$out/bone_marrow.log"

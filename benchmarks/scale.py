@@ -3,13 +3,15 @@
 Run from the repository root::
 
     python -m benchmarks.scale --genes 529 2000 --cells 5000 20000 --output scale.csv --plot scale.png
+    python -m benchmarks.scale --sizes 2000x20000 20000x50000 --device cuda
     python -m benchmarks.scale --quick     # two small sizes, a few epochs (CI)
 
 Every size runs in a fresh worker process (spawned), so that its peak resident memory is its own: the data are
 built there (:func:`synthetic_adata`), fitted with the defaults of ``fit_dynamics`` (the five-member ensemble
-unless ``--n-seeds``; ``--epochs`` shortens training), and the fitted AnnData is written to h5ad, whose size is
-reported. The regulators are :func:`n_regulators` of the genes (15 %, at most 1,600: about the number of human
-transcription factors), marked in ``var["is_tf"]``; every gene is a target.
+unless ``--n-seeds``; ``--epochs`` shortens training; ``--no-prediction`` leaves out the per-cell prediction
+layer), and the fitted AnnData is written to h5ad, whose size is reported. The regulators are
+:func:`n_regulators` of the genes (15 %, at most 1,600: about the number of human transcription factors),
+marked in ``var["is_tf"]``; every gene is a target.
 
 The GENIE3-style forest of the repository (:func:`pathreg.metrics.random_forest_network`: 500 trees per target
 on all other genes) takes hours at these sizes on a 2-core CPU, so ``--forest-targets K`` times the forests of
@@ -45,6 +47,7 @@ COLUMNS = (
     "device",
     "n_seeds",
     "n_epochs",
+    "prediction",
     "fit_seconds",
     "peak_rss_gb",
     "peak_device_gb",
@@ -114,6 +117,7 @@ def measure(
     n_seeds: int = 5,
     n_epochs: int | None = None,
     forest_targets: int = 0,
+    prediction: bool = True,
     seed: int = 0,
 ) -> dict:
     """Build one size's data, fit it with ``fit_dynamics``'s defaults, write it to h5ad; one row of :data:`COLUMNS`."""
@@ -134,6 +138,7 @@ def measure(
         lineage_key="lineage",
         n_seeds=n_seeds,
         training=training,
+        prediction=prediction,
         device=device,
         seed=seed,
         progress=False,
@@ -154,6 +159,7 @@ def measure(
         "device": device,
         "n_seeds": n_seeds,
         "n_epochs": -1 if n_epochs is None else n_epochs,
+        "prediction": bool(prediction),
         "fit_seconds": fit_seconds,
         "peak_rss_gb": _peak_rss_gb(),
         "peak_device_gb": peak_device,
@@ -227,24 +233,47 @@ def summary_table(results: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _size(parser: argparse.ArgumentParser, text: str) -> tuple[int, int]:
+    genes, _, cells = text.lower().partition("x")
+    if not (genes.isdigit() and cells.isdigit()):
+        parser.error(f"--sizes takes GENESxCELLS such as 2000x20000, got {text!r}.")
+    return int(genes), int(cells)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: run the sizes, write the CSV and the plot, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--genes", type=int, nargs="+", default=[529, 2000])
     parser.add_argument("--cells", type=int, nargs="+", default=[5000, 20000])
+    parser.add_argument(
+        "--sizes", nargs="+", default=None, metavar="GENESxCELLS", help="sizes instead of the --genes x --cells grid"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (as fit_dynamics)")
     parser.add_argument("--n-seeds", type=int, default=5, help="ensemble members (fit_dynamics' n_seeds)")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: fit_dynamics')")
+    parser.add_argument(
+        "--no-prediction", action="store_true", help="fit_dynamics(prediction=False): no per-cell prediction layer"
+    )
     parser.add_argument("--forest-targets", type=int, default=0, help="time the forest on this many targets")
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, {QUICK_EPOCHS} epochs")
     parser.add_argument("--output", default=None, help="CSV path")
     parser.add_argument("--plot", default=None, help="PNG path of the log-log plot")
     args = parser.parse_args(argv)
-    if min(args.genes) < 2 or min(args.cells) < 10:
-        parser.error("--genes must be at least 2 and --cells at least 10.")
-    sizes = QUICK_SIZES if args.quick else [(genes, cells) for genes in args.genes for cells in args.cells]
+    sizes = [(genes, cells) for genes in args.genes for cells in args.cells]
+    if args.sizes:
+        sizes = [_size(parser, text) for text in args.sizes]
+    if min(genes for genes, _ in sizes) < 2 or min(cells for _, cells in sizes) < 10:
+        parser.error("every size needs at least 2 genes and 10 cells.")
+    sizes = QUICK_SIZES if args.quick else sizes
     epochs = QUICK_EPOCHS if args.quick else args.epochs
-    results = run(sizes, device=args.device, n_seeds=args.n_seeds, n_epochs=epochs, forest_targets=args.forest_targets)
+    results = run(
+        sizes,
+        device=args.device,
+        n_seeds=args.n_seeds,
+        n_epochs=epochs,
+        forest_targets=args.forest_targets,
+        prediction=not args.no_prediction,
+    )
     if args.plot:
         plot(results, args.plot)
     return report(results, summary_table(results), args.output)

@@ -42,10 +42,23 @@ def test_quick_run_writes_one_row_per_size(tmp_path, capsys):
     assert (table["n_epochs"] == scale.QUICK_EPOCHS).all()
     assert (table["n_seeds"] == 2).all()
     assert table["forest_seconds_estimated"].isna().all()  # not asked for
+    assert table["prediction"].all()
     assert figure.stat().st_size > 0
     assert "| genes | cells |" in capsys.readouterr().out
 
 
-def test_invalid_sizes_are_rejected():
+@pytest.mark.parametrize(
+    "argv", [["--genes", "1"], ["--sizes", "2000x"], ["--sizes", "20000-50000"], ["--sizes", "5x5"]]
+)
+def test_invalid_sizes_are_rejected(argv, capsys):
     with pytest.raises(SystemExit):
-        scale.main(["--genes", "1"])
+        scale.main(argv)
+    assert "size" in capsys.readouterr().err
+
+
+def test_without_the_prediction_layer_the_h5ad_is_smaller(tmp_path):
+    sizes = {
+        prediction: scale.measure(200, 1500, n_seeds=1, n_epochs=5, prediction=prediction)["h5ad_mb"]
+        for prediction in (True, False)
+    }
+    assert sizes[False] < 0.7 * sizes[True]  # the dense layer is most of the file

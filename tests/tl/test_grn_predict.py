@@ -108,3 +108,21 @@ def test_large_fits_store_their_networks_sparse_with_the_same_entries(adata, tmp
     back = ad.read_h5ad(path)
     assert sparse.issparse(back.varp["pathreg_adjacency"])
     pd.testing.assert_frame_equal(pathreg.tl.grn(back), pathreg.tl.grn(dense))
+
+
+def test_prediction_false_writes_no_layer_and_removes_an_earlier_one(adata):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    pathreg.tl.fit_dynamics(adata, lineage_key="lineages", seed=0, **QUICK)
+    assert "pathreg_prediction" in adata.layers
+    network = adata.varp["pathreg_adjacency"].copy()
+    ensemble = pathreg.tl.fit_dynamics(adata, lineage_key="lineages", seed=0, prediction=False, **QUICK)
+    assert "pathreg_prediction" not in adata.layers  # not a stale layer of the earlier fit
+    assert adata.uns["pathreg"]["params"]["prediction"] is False
+    np.testing.assert_array_equal(adata.varp["pathreg_adjacency"], network)  # the same fit otherwise
+    with pytest.raises(ValueError, match="prediction=False"):
+        pathreg.pl.trajectories(adata, "Gata1", show=False)
+    pathreg.tl.predict(adata, ensemble, lineage_key="lineages")
+    assert "pathreg_prediction" in adata.layers
+    pathreg.pl.trajectories(adata, "Gata1", show=False)

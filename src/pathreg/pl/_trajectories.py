@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -20,6 +20,16 @@ SHARED_COLOR = "#9e9e9e"
 
 def _fit_record(adata, key: str) -> dict:
     layer = Key.prediction(key)
+    record = adata.uns.get(key)
+    if (
+        isinstance(record, Mapping)
+        and layer not in adata.layers
+        and not record.get("params", {}).get("prediction", True)
+    ):
+        raise ValueError(
+            f"The fit {key!r} was run with prediction=False, so adata.layers has no {layer!r}. Write it with "
+            f"pathreg.tl.predict(adata, ensemble, lineage_key=..., key_added={key!r}), or refit with prediction=True."
+        )
     if key not in adata.uns or layer not in adata.layers:
         raise ValueError(
             f"No fit {key!r} found (needs adata.uns[{key!r}] and adata.layers[{layer!r}])."

@@ -47,6 +47,7 @@ def fit_dynamics(
     solver: str = "rk4",
     training: Mapping | CollocationSettings | ShootingSettings | None = None,
     key_added: str = "pathreg",
+    prediction: bool = True,
     device: str | torch.device = "auto",
     seed: int = 0,
     progress: bool = True,
@@ -173,6 +174,8 @@ def fit_dynamics(
         A torchdiffeq solver name (fixed-grid solvers step on the bin grid).
     key_added
         Prefix of the keys written.
+    prediction
+        Write the per-cell prediction layer (``False``: only the network and the record; see below).
     device
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a :class:`torch.device`.
     seed
@@ -211,7 +214,9 @@ def fit_dynamics(
     ``adata.layers[key + "_prediction"]``
         float32 ``n_obs x n_vars``: each lineage integrated from its first bin (ensemble mean) and
         interpolated at every cell's time (a cell in several lineages gets the mean over them); NaN for
-        cells in no lineage and for genes outside regulators and targets.
+        cells in no lineage and for genes outside regulators and targets. Not written with
+        ``prediction=False`` (dense, it is the largest thing a fit writes: 4 GB in memory and in the h5ad for
+        20,000 genes x 50,000 cells); :func:`predict` computes it later from the ensemble.
     ``adata.uns[key]``
         ``params`` (settings), ``history`` (per-epoch ``loss``, ``fit_loss``, ``penalty``,
         ``feature_sparsity``), ``metrics`` (``lineage_mse`` per lineage, ``feature_sparsity`` and
@@ -283,5 +288,5 @@ def fit_dynamics(
         problem, settings, device=torch_device, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume
     )
     with writing_into(data):  # a view becomes actual only now (no ImplicitModificationWarning), a view again on failure
-        write_fit(data, result, key_added=key_added)
+        write_fit(data, result, key_added=key_added, prediction=prediction)
     return (result.ensemble, data_copy) if copy else result.ensemble

@@ -39,12 +39,14 @@ def sparsification_path(history: History) -> dict | None:
     return path
 
 
-def write_fit(adata: AnnData, result: FitResult, *, key_added: str = Key.DEFAULT) -> None:
+def write_fit(adata: AnnData, result: FitResult, *, key_added: str = Key.DEFAULT, prediction: bool = True) -> None:
     """Write a fit's network, predictions and record into ``adata`` (the one it was read from).
 
-    Writes ``adata.varp[Key.adjacency(key_added)]``, ``adata.layers[Key.prediction(key_added)]`` and
-    ``adata.uns[key_added]`` as documented in :func:`fit_dynamics`. Every result is computed before the first
-    assignment; an interruption while assigning restores the previous entries.
+    Writes ``adata.varp[Key.adjacency(key_added)]``, ``adata.layers[Key.prediction(key_added)]`` (unless
+    ``prediction=False``; a prediction layer of an earlier fit under the same key is then removed, so that no
+    layer belongs to another fit) and ``adata.uns[key_added]`` as documented in :func:`fit_dynamics`. Every
+    result is computed before the first assignment; an interruption while assigning restores the previous
+    entries.
 
     A fit of several lineages also writes every lineage's network (:attr:`FitResult.lineage_strength`) as
     ``adata.varp[f"{key_added}_adjacency_{lineage}"]`` (float32 ``n_vars x n_vars``, the layout of the whole
@@ -66,10 +68,12 @@ def write_fit(adata: AnnData, result: FitResult, *, key_added: str = Key.DEFAULT
             f"The fit was read from data of shape {(problem.n_obs, problem.n_vars)}, but adata has shape "
             f"{adata.shape}; write a fit into the AnnData it was fitted on."
         )
-    prediction = np.full((adata.n_obs, adata.n_vars), np.nan, dtype=np.float32)
-    prediction[:, problem.state_columns] = result.cells
+    layer = _DELETE
+    if prediction:
+        layer = np.full((adata.n_obs, adata.n_vars), np.nan, dtype=np.float32)
+        layer[:, problem.state_columns] = result.cells
     uns = {
-        "params": result.params(),
+        "params": {**result.params(), "prediction": bool(prediction)},
         "history": history_record(result.histories[0]),
         "metrics": result.metrics(),
         "regulators": np.asarray(problem.regulator_genes, dtype=object),
@@ -93,7 +97,7 @@ def write_fit(adata: AnnData, result: FitResult, *, key_added: str = Key.DEFAULT
         (
             (adata.varp, Key.adjacency(key_added), result.full_adjacency()),
             *lineage_slots,
-            (adata.layers, Key.prediction(key_added), prediction),
+            (adata.layers, Key.prediction(key_added), layer),
             (adata.uns, Key.uns(key_added), uns),
         )
     )
