@@ -192,7 +192,7 @@ def _stacking_pays(models, n_points: int, cells, settings: CollocationSettings, 
         n_points += n_cells if settings.batch_size is None else min(settings.batch_size, n_cells)
     width = field.hidden[0] if field.hidden else 1
     copies = field.n_outputs
-    excluded = models[0]._excluded()
+    excluded = getattr(models[0], "excluded_inputs", None)  # per output its own input, -1: none
     if models[0].dependency_mask is not None:
         width = max(width, field.n_inputs)
     elif excluded is not None:
