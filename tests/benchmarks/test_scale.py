@@ -62,3 +62,9 @@ def test_without_the_prediction_layer_the_h5ad_is_smaller(tmp_path):
         for prediction in (True, False)
     }
     assert sizes[False] < 0.7 * sizes[True]  # the dense layer is most of the file
+
+
+def test_forest_estimate_is_the_time_per_target_times_the_genes():
+    row = scale.measure(30, 400, n_seeds=1, n_epochs=2, forest_targets=2)
+    assert row["forest_seconds_estimated"] > 0
+    assert np.isfinite(row["forest_seconds_estimated"])

@@ -72,3 +72,11 @@ def test_spurious_feature_sparsity_is_the_same_for_sparse_and_dense_networks():
     expected = spurious_feature_sparsity(adjacency, regulators, spurious)
     assert 0 < expected < 1
     assert spurious_feature_sparsity(stored, regulators, spurious) == pytest.approx(expected)
+
+
+def test_random_forest_network_of_some_targets_has_their_rows_of_the_whole_network():
+    expression = np.random.default_rng(0).normal(size=(60, 5))
+    whole = random_forest_network(expression, n_trees=10)
+    some = random_forest_network(expression, n_trees=10, targets=[1, 3])
+    np.testing.assert_array_equal(some[[1, 3]], whole[[1, 3]])
+    assert not some[[0, 2, 4]].any()

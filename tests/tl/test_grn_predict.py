@@ -126,3 +126,11 @@ def test_prediction_false_writes_no_layer_and_removes_an_earlier_one(adata):
     pathreg.tl.predict(adata, ensemble, lineage_key="lineages")
     assert "pathreg_prediction" in adata.layers
     pathreg.pl.trajectories(adata, "Gata1", show=False)
+
+
+@pytest.mark.parametrize("prediction", ["no", float("nan"), None, 0])
+def test_prediction_must_be_a_bool_and_nothing_is_fitted_otherwise(adata, prediction):
+    before = set(adata.layers) | set(adata.varp) | set(adata.uns)
+    with pytest.raises(TypeError, match="prediction must be True or False"):
+        pathreg.tl.fit_dynamics(adata, lineage_key="lineages", prediction=prediction, **QUICK)
+    assert set(adata.layers) | set(adata.varp) | set(adata.uns) == before

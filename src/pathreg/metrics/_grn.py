@@ -85,18 +85,25 @@ def pearson_network(expression: np.ndarray) -> np.ndarray:
 
 
 def random_forest_network(
-    expression: np.ndarray, *, n_trees: int = 500, max_features: str = "sqrt", seed: int = 0, n_jobs: int | None = None
+    expression: np.ndarray,
+    *,
+    n_trees: int = 500,
+    max_features: str = "sqrt",
+    seed: int = 0,
+    n_jobs: int | None = None,
+    targets: Sequence[int] | None = None,
 ) -> np.ndarray:
     """GENIE3-style network (Huynh-Thu et al. 2010): per target, a random forest on all other genes.
 
-    Entry ``[i, j]`` is the impurity importance of gene ``j`` in the forest predicting gene ``i``.
+    Entry ``[i, j]`` is the impurity importance of gene ``j`` in the forest predicting gene ``i``. ``targets``:
+    the column indices of the genes whose forests are grown (``None``: all); the other rows are zero.
     """
     from sklearn.ensemble import RandomForestRegressor
 
     expression = np.asarray(expression, dtype=float)
     n_genes = expression.shape[1]
     importance = np.zeros((n_genes, n_genes))
-    for target in range(n_genes):
+    for target in range(n_genes) if targets is None else targets:
         inputs = np.delete(np.arange(n_genes), target)
         forest = RandomForestRegressor(
             n_estimators=n_trees, max_features=max_features, random_state=seed + target, n_jobs=n_jobs

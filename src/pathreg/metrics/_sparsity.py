@@ -7,7 +7,7 @@ from scipy import sparse
 
 
 def spurious_feature_sparsity(
-    adjacency: np.ndarray | sparse.sparray, regulators: np.ndarray, spurious: np.ndarray
+    adjacency: np.ndarray | sparse.spmatrix | sparse.sparray, regulators: np.ndarray, spurious: np.ndarray
 ) -> float:
     """Fraction of the dependencies on spurious inputs that are exactly zero (PathReg paper, bone marrow).
 

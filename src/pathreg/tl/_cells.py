@@ -35,10 +35,10 @@ from ._binning import LineageBins
 DEFAULT_NEIGHBOURS = 15
 """Cells per neighbourhood of :func:`neighbourhood_derivatives`."""
 NEIGHBOUR_COMPONENTS = 50
+"""Principal components in which :func:`neighbourhood_derivatives` finds neighbours when there are more genes."""
 SLOPE_BLOCK_ELEMENTS = 2**25
 """Neighbour values per block of cells in :func:`neighbourhood_derivatives` (256 MB of float64): all at once they
 would take ``k`` times the lineage's expression (15 x 20,000 genes x 17,000 cells: 40 GB)."""
-"""Principal components in which :func:`neighbourhood_derivatives` finds neighbours when there are more genes."""
 
 
 def neighbourhood_derivatives(

@@ -127,7 +127,7 @@ class FitResult:
         adjacency[np.ix_(problem.state_columns, regulator_columns)] = strength
         return adjacency
 
-    def lineage_adjacency(self) -> dict[str, np.ndarray]:
+    def lineage_adjacency(self) -> dict[str, np.ndarray | sparse.csr_matrix]:
         """Every lineage's network (:attr:`lineage_strength`) in the layout of :meth:`full_adjacency`."""
         return {name: self.full_adjacency(strength) for name, strength in self.lineage_strength.items()}
 

@@ -16,7 +16,7 @@ from .._utils import GeneSpec, resolve_modality, writing_into
 from ._ensemble_fit import fit_ensemble
 from ._problem import DynamicsProblem
 from ._settings import FitSettings
-from ._write import write_fit
+from ._write import check_prediction, write_fit
 
 
 def fit_dynamics(
@@ -230,6 +230,8 @@ def fit_dynamics(
         infinite values among the cells and genes used, duplicated ``var_names``, no overlap of
         ``regulators`` with ``var_names``, too few cells or a constant time in a lineage, a prior or lineage
         table of invalid values or labels, all regulators (or all genes) constant. See :doc:`/troubleshooting`.
+    TypeError
+        For a ``prediction`` that is not a bool, before anything is fitted.
     RuntimeError
         For ``device="cuda"`` when no CUDA device is visible.
     FloatingPointError
@@ -251,6 +253,7 @@ def fit_dynamics(
     >>> ensemble = pathreg.tl.fit_dynamics(adata, training={"n_epochs": 50}, progress=False)  # doctest: +SKIP
     >>> ensemble.save("krumsiek11.pt")  # doctest: +SKIP
     """
+    check_prediction(prediction)  # before anything is fitted
     settings = FitSettings(
         method=method,
         objective=objective,

@@ -61,7 +61,10 @@ def write_fit(adata: AnnData, result: FitResult, *, key_added: str = Key.DEFAULT
     ------
     ValueError
         If ``adata`` does not have the shape of the data the problem was read from.
+    TypeError
+        If ``prediction`` is not a bool (:func:`check_prediction`).
     """
+    check_prediction(prediction)
     problem = result.problem
     if adata.shape != (problem.n_obs, problem.n_vars):
         raise ValueError(
@@ -101,6 +104,12 @@ def write_fit(adata: AnnData, result: FitResult, *, key_added: str = Key.DEFAULT
             (adata.uns, Key.uns(key_added), uns),
         )
     )
+
+
+def check_prediction(prediction) -> None:
+    """Raise a TypeError unless ``prediction`` is a bool (a string or a NaN would otherwise count as ``True``)."""
+    if not isinstance(prediction, bool | np.bool_):
+        raise TypeError(f"prediction must be True or False, got {prediction!r} ({type(prediction).__name__}).")
 
 
 def lineage_varp_keys(key_added: str, lineages: Sequence[str]) -> list[str]:
